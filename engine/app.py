@@ -1,0 +1,109 @@
+"""``yujing run``: the whole engine in one process on the embedded store.
+
+The runner and the web server share one asyncio loop; Ctrl-C (SIGINT) or SIGTERM
+stops the runner after its current batch, flushes the store and the dead letters,
+then stops the server.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Iterable
+
+import uvicorn
+
+from rules.builtin import default_detectors
+from sinks.deadletter import DeadLetterFile
+from sinks.sse import SseHub
+from streams.privacy import Hasher
+from streams.sources import Item
+
+from .config import Settings, hash_key
+from .metrics import Metrics
+from .pipeline import Pipeline
+from .runner import Runner
+from .warning_book import WarningBook
+from .web import make_app
+
+log = logging.getLogger("yujing")
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    book = WarningBook(settings.levels)
+    return Pipeline(Hasher(hash_key(settings)), default_detectors(), book,
+                    lateness=timedelta(hours=settings.lateness_hours))
+
+
+def open_store(settings: Settings):
+    from sinks.chdb_store import ChdbStore  # heavy import: only when a store is wanted
+    return ChdbStore(settings.data_dir / "chdb")
+
+
+async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when_done: bool,
+                         progress_every: float = 5.0) -> dict:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings)
+    metrics = Metrics()
+    hub = SseHub()
+    dead = DeadLetterFile(settings.data_dir / "dead-letters" / "rejects.jsonl")
+    runner = Runner(build_pipeline(settings), store, metrics=metrics, dead_letters=dead,
+                    publish=hub.publish, speed=settings.speed, batch_size=settings.batch_size)
+    stop = asyncio.Event()
+    app = make_app(store, hub, metrics, runner.progress.as_dict, stop)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # ours below stop the runner first
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    serve_task = asyncio.create_task(server.serve())
+    while not server.started:
+        if serve_task.done():
+            store.close()
+            serve_task.result()  # raises the bind error, if that is what happened
+            raise SystemExit(f"could not serve on {settings.host}:{settings.port}")
+        await asyncio.sleep(0.05)
+    log.info("console on http://%s:%d/  metrics on /metrics", settings.host, settings.port)
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(progress_every)
+            p = runner.progress.as_dict()
+            log.info("processed %d records (%d rejected, %d duplicates), %d warning versions, "
+                     "event time %s, %.0f items/s", p["records"], p["rejects"], p["duplicates"],
+                     p["warnings"], p["event_time"], p["items_per_s"])
+
+    reporter = asyncio.create_task(report())
+    started = time.monotonic()
+    try:
+        result = await runner.play(items, stop)
+        log.info("input finished: %s", result.as_dict())
+        if not exit_when_done and not stop.is_set():
+            log.info("replay done; the console stays up until Ctrl-C")
+            await stop.wait()
+    finally:
+        reporter.cancel()
+        stop.set()
+        dead.close()
+        await asyncio.to_thread(store.close)
+        server.should_exit = True
+        await serve_task
+    summary = runner.progress.as_dict()
+    summary["seconds"] = round(time.monotonic() - started, 2)
+    return summary
+
+
+def items_for(settings: Settings, input_path: str | Path | None, mapping: str | Path | None):
+    """The items to play: a file (with an optional mapping) or the synthetic city."""
+    if input_path:
+        from streams.sources import open_source
+        return open_source(input_path, mapping)
+    from streams.simulate import SimConfig, generate
+    from streams.sources import decode_lines
+    cfg = SimConfig(days=settings.sim_days, seed=settings.sim_seed, scale=settings.sim_scale)
+    return decode_lines(generate(cfg), source=f"simulate-seed{cfg.seed}")

@@ -1,0 +1,85 @@
+"""Settings: defaults < a YAML config file < YUJING_* environment variables < command-line flags.
+
+A bad value is a ``ConfigError`` that names the setting (and the file), never a traceback.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.errors import ConfigError
+
+from .fusion import LevelCuts
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YUJING_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="chDB store, dead letters, keys")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    speed: float = Field(3600.0, ge=0, description="event seconds per wall second; 0 = as fast as possible")
+    batch_size: int = Field(500, ge=1, le=100_000)
+    lateness_hours: float = Field(6.0, ge=0, description="watermark = newest event time - lateness")
+    levels: LevelCuts = LevelCuts()
+    sim_days: int = Field(30, ge=1, le=3660)
+    sim_seed: int = 7
+    sim_scale: float = Field(1.0, gt=0, le=1000)
+    hash_key_file: Path | None = Field(None, description="32-byte key for keyed hashes; default DATA_DIR/secret/hash.key")
+
+
+def _errors_text(exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"]) or "(settings)"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; ``overrides`` are command-line values (None means not given)."""
+    data: dict[str, Any] = {}
+    if config_file:
+        path = Path(config_file)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError("config file not found", file=str(path)) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
+                              line=mark.line + 1 if mark else None) from None
+        if not isinstance(loaded, dict):
+            raise ConfigError("a config file must be a mapping of setting: value", file=str(path))
+        # the environment beats the file: drop file values that a YUJING_* variable sets
+        env = {k.upper() for k in os.environ}
+        data.update({k: v for k, v in loaded.items()
+                     if f"YUJING_{str(k).upper()}" not in env
+                     and not any(e.startswith(f"YUJING_{str(k).upper()}__") for e in env)})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_errors_text(exc), file=str(config_file) if config_file else None) from None
+
+
+def hash_key(settings: Settings) -> bytes:
+    """The keyed-hash secret: read it, or create it once (0600) beside the data."""
+    path = settings.hash_key_file or settings.data_dir / "secret" / "hash.key"
+    if path.exists():
+        key = path.read_bytes()
+        if len(key) < 16:
+            raise ConfigError("hash key file is shorter than 16 bytes", file=str(path))
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = os.urandom(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key

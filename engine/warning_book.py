@@ -1,0 +1,142 @@
+"""The warning book: at most one open warning per case, updated as new versions.
+
+Everything here runs on event time, so replaying the same records gives the same
+warning ids and versions.  A warning's id comes from its case id (and a counter
+when a closed case opens again), never from the wall clock.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from streams.codes import LEVEL_RANK, Level
+from streams.records import Signal, Warning
+
+from .fusion import LevelCuts, explain, fuse
+
+MAX_RECORD_IDS = 50
+KEEP_PER_RULE = 5     # signals kept per rule and case: the strongest and the latest matter
+REPEAT_BONUS = 0.05   # each further firing of a rule adds this, up to REPEAT_CAP
+REPEAT_CAP = 0.9
+
+
+def rule_score(signals: list[Signal]) -> float:
+    """One rule's weight in fusion: its strongest signal, a little more for each repeat."""
+    top = max(s.score for s in signals)
+    return max(top, min(REPEAT_CAP, top + REPEAT_BONUS * (len(signals) - 1)))
+
+
+@dataclass(slots=True)
+class _CaseSignals:
+    by_rule: dict[str, list[Signal]] = field(default_factory=dict)  # live signals per rule
+    kinds: dict[str, str] = field(default_factory=dict)        # record id -> stream kind
+    opened: int = 0                                            # warnings this case has had
+    warning: Warning | None = None
+
+
+def warning_id(case_id: str, nth: int) -> str:
+    h = hashlib.blake2b(f"{case_id}#{nth}".encode(), digest_size=8).hexdigest()
+    return "W-" + h
+
+
+class WarningBook:
+    def __init__(self, cuts: LevelCuts | None = None, horizon: timedelta = timedelta(days=30)):
+        self.cuts = cuts or LevelCuts()
+        self.horizon = horizon   # signals older than this (event time) no longer count
+        self._cases: dict[str, _CaseSignals] = {}
+
+    def open_warning(self, case_id: str) -> Warning | None:
+        cs = self._cases.get(case_id)
+        return cs.warning if cs and cs.warning and cs.warning.state not in ("closed", "merged") else None
+
+    def update(self, case, signals: list[Signal], record_kind: str, at: datetime) -> Warning | None:
+        """Take a record's signals for ``case``; return a new warning version or None."""
+        cs = self._cases.setdefault(case.case_id, _CaseSignals())
+        for s in signals:
+            cs.kinds[s.record_id] = record_kind
+            hist = cs.by_rule.setdefault(s.rule_id, [])
+            hist.append(s)
+            if len(hist) > KEEP_PER_RULE:
+                hist.remove(min(hist, key=lambda x: (x.score, x.at)))
+        self._age(cs, at)
+        return self._revise(case, cs, at) if signals else None
+
+    def _age(self, cs: _CaseSignals, at: datetime) -> None:
+        cutoff = at - self.horizon
+        for rule in list(cs.by_rule):
+            live = [s for s in cs.by_rule[rule] if s.at >= cutoff]
+            if live:
+                cs.by_rule[rule] = live
+            else:
+                del cs.by_rule[rule]
+
+    def _revise(self, case, cs: _CaseSignals, at: datetime) -> Warning | None:
+        per_rule = {r: rule_score(sig) for r, sig in cs.by_rule.items()}
+        score = round(fuse(per_rule.values()), 4)
+        level = self.cuts.level(score)
+        cur = self.open_warning(case.case_id)
+        if level is None and cur is None:
+            return None
+        if cur is not None and level is not None and abs(cur.score - score) < 1e-4:
+            return None
+        if level is None:
+            level = cur.level  # evidence aged out: keep the level; the centre closes warnings
+        if cur is not None and LEVEL_RANK[level] < LEVEL_RANK[cur.level]:
+            level = cur.level  # a warning is never silently downgraded while open
+        title, text = explain(case.case_id, case.dispute_kind, case.address, score, level,
+                              cs.by_rule, per_rule, cs.kinds)
+        record_ids = sorted({s.record_id for sig in cs.by_rule.values() for s in sig})[:MAX_RECORD_IDS]
+        reasons = [{"rule_id": r, "detector": sig[-1].detector, "score": round(per_rule[r], 4),
+                    "fired": len(sig), "reason": max(sig, key=lambda s: s.score).reason,
+                    "latest": sig[-1].reason, "record_ids": [s.record_id for s in sig],
+                    "at": sig[-1].at.isoformat(), "evidence": sig[-1].evidence}
+                   for r, sig in sorted(cs.by_rule.items(), key=lambda kv: -per_rule[kv[0]])]
+        if cur is None:
+            cs.opened += 1
+            wid, version, first = warning_id(case.case_id, cs.opened), 1, at
+        else:
+            wid, version, first = cur.id, cur.version + 1, cur.first_at
+        w = Warning(id=wid, version=version, case_id=case.case_id, level=level, score=score,
+                    region_code=case.region_code, address=case.address,
+                    dispute_kind=case.dispute_kind, title=title, explanation=text,
+                    reasons=reasons, record_ids=record_ids, state="new" if cur is None else cur.state,
+                    first_at=first, updated_at=max(at, first))
+        cs.warning = w
+        return w
+
+    def merge(self, survivor, absorbed_id: str, at: datetime) -> list[Warning]:
+        """Case ``absorbed_id`` joined ``survivor``: carry its evidence over."""
+        gone = self._cases.pop(absorbed_id, None)
+        if gone is None:
+            return []
+        out: list[Warning] = []
+        cs = self._cases.setdefault(survivor.case_id, _CaseSignals())
+        cs.kinds.update(gone.kinds)
+        for r, sig in gone.by_rule.items():
+            merged = sorted(cs.by_rule.get(r, []) + sig, key=lambda s: s.at)
+            while len(merged) > KEEP_PER_RULE:
+                merged.remove(min(merged, key=lambda x: (x.score, x.at)))
+            cs.by_rule[r] = merged
+        if gone.warning is not None and gone.warning.state not in ("closed", "merged"):
+            out.append(gone.warning.model_copy(update={
+                "version": gone.warning.version + 1, "state": "merged", "updated_at": at,
+                "explanation": gone.warning.explanation + f"\n该案件已并入案件{survivor.case_id}。"}))
+        revised = self._revise(survivor, cs, at) if cs.by_rule else None
+        if revised is not None:
+            out.append(revised)
+        return out
+
+    def close(self, case_id: str, outcome: str, at: datetime) -> Warning | None:
+        """Feedback closed the case's warning with an outcome."""
+        cs = self._cases.get(case_id)
+        cur = self.open_warning(case_id)
+        if cs is None or cur is None:
+            return None
+        cs.by_rule.clear()  # a new warning on this case starts from fresh evidence
+        w = cur.model_copy(update={"version": cur.version + 1, "state": "closed",
+                                   "updated_at": max(at, cur.updated_at),
+                                   "reasons": cur.reasons + [{"rule_id": "feedback",
+                                                              "outcome": outcome}]})
+        cs.warning = w
+        return w

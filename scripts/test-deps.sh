@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond Python packages: Debian's Chromium and a CJK font
+# for the console tests (see ../shared/INFRA.md). Idempotent and quiet when all is present.
+set -euo pipefail
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || need+=(fonts-wqy-microhei)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" != "0" ]; then
+  echo "test-deps: missing ${need[*]} and not root; install them with apt-get" >&2
+  exit 1
+fi
+echo "test-deps: installing ${need[*]} (Debian packages)" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" fontconfig >/dev/null

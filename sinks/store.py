@@ -1,0 +1,163 @@
+"""The store seam: what the engine writes and what the console reads, whatever the backend.
+
+``ChdbStore`` (embedded, chDB in-process) implements it; a clickhouse-driver server backend
+will implement the same protocol on the same schema (``sinks.schema``). The column builders
+here turn model objects into column lists so both backends share one mapping.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from streams.codec import Reject, encode
+from streams.records import Feedback, Signal, Warning
+
+
+@dataclass(slots=True)
+class StoreBatch:
+    """One write: input records, detector signals, warning versions and rejects.
+
+    ``record_cases`` maps a record id to the case it was linked to (the engine knows it, the
+    record itself does not); unmapped records are stored with an empty case id.
+    """
+
+    records: list[Any] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+    warnings: list[Warning] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    record_cases: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.records) + len(self.signals) + len(self.warnings) + len(self.rejects)
+
+
+@runtime_checkable
+class Store(Protocol):
+    def write(self, batch: StoreBatch) -> None:
+        """Store a batch; idempotent (writing it again changes nothing as read)."""
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def latest_warnings(self, limit: int = 200, region_prefix: str = "") -> list[dict]:
+        """Latest version of each warning, most recently updated first."""
+
+    def warning_history(self, warning_id: str) -> list[dict]:
+        """Every version of one warning, oldest first."""
+
+    def counts(self) -> dict[str, int]:
+        """Rows (distinct keys) per table."""
+
+    def reject_counts(self) -> dict[str, int]:
+        """Rejects per reason code."""
+
+    def get_records(self, ids: Sequence[str]) -> list[dict]:
+        """Stored records by id (clear personal data: for authorised case views only)."""
+
+
+# ---- column builders (model objects -> {column: [values]}) -----------------------------------
+
+def _region(rec: Any) -> str:
+    place = getattr(rec, "place", None)
+    if place is not None:
+        return place.region_code
+    return getattr(rec, "region_code", "") or ""
+
+
+def _case(rec: Any, cases: dict[str, str]) -> str:
+    # kind test, not getattr: a missing attribute on a pydantic model is a slow exception
+    return cases.get(rec.id) or (rec.case_id if rec.kind == "feedback" else None) or ""
+
+
+def record_columns(records: Sequence[Any], cases: dict[str, str]) -> dict[str, list]:
+    return {
+        "id": [r.id for r in records],
+        "kind": [r.kind for r in records],
+        "occurred_at": [r.occurred_at for r in records],
+        "region_code": [_region(r) for r in records],
+        "source": [r.source for r in records],
+        "case_id": [_case(r, cases) for r in records],
+        "body": [encode(r) for r in records],
+    }
+
+
+def feedback_columns(items: Sequence[Feedback]) -> dict[str, list]:
+    return {
+        "id": [f.id for f in items],
+        "occurred_at": [f.occurred_at for f in items],
+        "case_id": [f.case_id or "" for f in items],
+        "warning_id": [f.warning_id or "" for f in items],
+        "record_id": [f.record_id or "" for f in items],
+        "outcome": [f.outcome.value for f in items],
+        "note": [f.note for f in items],
+        "by": [f.by for f in items],
+        "source": [f.source for f in items],
+    }
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def signal_columns(items: Sequence[Signal]) -> dict[str, list]:
+    return {
+        "id": [s.id for s in items],
+        "detector": [s.detector for s in items],
+        "rule_id": [s.rule_id for s in items],
+        "rule_version": [s.rule_version for s in items],
+        "case_id": [s.case_id for s in items],
+        "record_id": [s.record_id for s in items],
+        "score": [float(s.score) for s in items],
+        "reason": [s.reason for s in items],
+        "evidence": [_json(s.evidence) for s in items],
+        "at": [s.at for s in items],
+    }
+
+
+def warning_columns(items: Sequence[Warning]) -> dict[str, list]:
+    return {
+        "id": [w.id for w in items],
+        "version": [w.version for w in items],
+        "case_id": [w.case_id for w in items],
+        "level": [w.level.value for w in items],
+        "score": [float(w.score) for w in items],
+        "region_code": [w.region_code for w in items],
+        "address": [w.address for w in items],
+        "dispute_kind": [w.dispute_kind.value if w.dispute_kind else "" for w in items],
+        "title": [w.title for w in items],
+        "explanation": [w.explanation for w in items],
+        "reasons": [_json(w.reasons) for w in items],
+        "record_ids": [list(w.record_ids) for w in items],
+        "state": [w.state for w in items],
+        "first_at": [w.first_at for w in items],
+        "updated_at": [w.updated_at for w in items],
+    }
+
+
+def reject_columns(items: Sequence[Reject]) -> dict[str, list]:
+    return {
+        "reason": [r.reason for r in items],
+        "field": [r.field for r in items],
+        "detail": [r.detail for r in items],
+        "raw": [r.raw for r in items],
+        "source": [r.source for r in items],
+        "line": [r.line for r in items],
+        "record_id": [r.record_id for r in items],
+        "at": [r.at for r in items],
+    }
+
+
+# ---- row decoders (stored row -> the dict shape of the model) -------------------------------
+
+def warning_row(row: dict) -> dict:
+    """A stored warning row as a dict that ``Warning.model_validate`` accepts."""
+    row["reasons"] = json.loads(row["reasons"]) if row["reasons"] else []
+    row["dispute_kind"] = row["dispute_kind"] or None
+    return row
+
+
+def signal_row(row: dict) -> dict:
+    row["evidence"] = json.loads(row["evidence"]) if row["evidence"] else {}
+    return row

@@ -1,0 +1,60 @@
+"""The console in a real headless Chromium (Debian's, installed by scripts/test-deps.sh)."""
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from .engine_proc import ROOT, yujing_run
+from .test_pipeline import T0, call
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run `make test` (scripts/test-deps.sh installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _seconds_later(line: str, seconds: float) -> str:
+    d = json.loads(line)
+    d["occurred_at"] = (T0 + timedelta(seconds=seconds)).isoformat()
+    return json.dumps(d, ensure_ascii=False)
+
+
+def test_warning_appears_live_without_reload(tmp_path, browser):
+    # played at real speed: the page is open before the threatening call arrives
+    lines = [_seconds_later(call("a", 0, "邻居吵架"), 0),
+             _seconds_later(call("b", 0, "对方扬言要拿刀砍人,要同归于尽"), 6)]
+    src = tmp_path / "live.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with yujing_run(tmp_path / "data", "--input", str(src), "--speed", "1") as (base, _):
+        page = browser.new_page(viewport={"width": 1400, "height": 800})
+        page.goto(base + "/")
+        assert page.locator("#empty").is_visible(), "no warning yet when the page opens"
+        page.wait_for_selector("text=实时推送", timeout=10_000)
+        row = page.locator("tr.row").first
+        row.wait_for(timeout=20_000)
+        assert row.locator(".lv").inner_text() in ("红色", "橙色", "黄色", "蓝色")
+        assert page.locator("#empty").count() == 0
+        counts = sum(int(page.locator(f"#n-{k}").inner_text()) for k in ("red", "orange", "yellow", "blue"))
+        assert counts == 1
+        row.click()
+        page.wait_for_selector("#detail pre")
+        assert "扬言" in page.locator("#detail pre").inner_text()
+        assert "13800138000" not in page.content() and "王小明" not in page.content()
+        docs = ROOT / "docs"
+        docs.mkdir(exist_ok=True)
+        page.screenshot(path=str(docs / "console-first-page.png"))
+        page.close()

@@ -1,0 +1,133 @@
+"""The in-process pipeline on hand-made records: linking, rules, fusion, one warning per case."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from engine.fusion import LevelCuts
+from engine.pipeline import Pipeline
+from rules.builtin import RepeatContact, default_detectors
+from streams.detect import CaseContext, CaseEntry
+from streams.ident import id_check_digit
+from streams.privacy import Hasher
+from streams.records import TZ
+from streams.sources import decode_lines
+
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=TZ)
+REGION = "629901001002"
+
+
+def idn(seq: int) -> str:
+    first = f"62990119800101{seq:03d}"
+    return first + id_check_digit(first)
+
+
+def call(rid, hours, text="邻里吵架", phone="13800138000", addr="和平路8号2单元301", region=REGION,
+         **kw):
+    d = {"kind": "call", "id": rid, "occurred_at": (T0 + timedelta(hours=hours)).isoformat(),
+         "line": "110", "caller": {"phone": phone, "name": "王小明"}, "call_type": "dispute",
+         "place": {"region_code": region, "address": addr}, "text": text}
+    d.update(kw)
+    return json.dumps(d, ensure_ascii=False)
+
+
+def grid(rid, region=REGION):
+    return json.dumps({"kind": "grid", "id": rid, "occurred_at": T0.isoformat(), "grid_id": rid,
+                       "region_code": region})
+
+
+def run(lines, pipeline=None):
+    p = pipeline or Pipeline(Hasher(b"t" * 32), default_detectors())
+    return p, p.process(list(decode_lines(lines)))
+
+
+def test_one_warning_per_case_updated_as_versions():
+    _, out = run([call("a", 0), call("b", 20), call("c", 30, "他扬言要拿刀砍人"),
+                  call("d", 40, "又来闹,说要同归于尽")])
+    assert out.warnings, "threats plus repeat calls must raise a warning"
+    assert len({w.id for w in out.warnings}) == 1
+    assert [w.version for w in out.warnings] == list(range(1, len(out.warnings) + 1))
+    last = out.warnings[-1]
+    assert last.level.value in ("orange", "red")
+    assert "扬言" in last.explanation and "同归于尽" in last.explanation
+    # no clear personal data in what is pushed
+    dumped = last.model_dump_json()
+    assert "13800138000" not in dumped and "王小明" not in dumped
+
+
+def test_unrelated_cases_get_separate_warnings():
+    _, out = run([call("a", 0, "扬言报复", phone="13800000001", addr="和平路1号"),
+                  call("b", 1, "扬言报复", phone="13900000002", addr="建设街99号")])
+    assert len({w.case_id for w in out.warnings}) == 2
+    assert len({w.id for w in out.warnings}) == 2
+
+
+def test_a_record_linking_two_cases_merges_them_keeping_the_older_id():
+    p, out = run([call("a", 0, "扬言报复", phone="13800000001", addr="和平路1号"),
+                  call("b", 1, "扬言报复", phone="13900000002", addr="建设街99号"),
+                  # same phone as the first case, same address as the second
+                  call("c", 2, "吵架", phone="13800000001", addr="建设街99号")])
+    first_case = out.case_of["a"]
+    assert out.case_of["c"] == first_case
+    assert p.linker.resolve(out.case_of["b"]) == first_case
+    merged = [w for w in out.warnings if w.state == "merged"]
+    assert len(merged) == 1 and merged[0].case_id == out.case_of["b"]
+
+
+def test_same_input_gives_same_outputs():
+    lines = [call(f"r{i}", i * 5, "扬言要砍人" if i % 3 == 0 else "纠纷", phone=f"1380000000{i % 4}")
+             for i in range(40)]
+    _, a = run(lines)
+    _, b = run(lines)
+    assert [(w.id, w.version, w.score) for w in a.warnings] == [(w.id, w.version, w.score) for w in b.warnings]
+    assert [s.id for s in a.signals] == [s.id for s in b.signals]
+
+
+def test_unknown_region_rejected_once_registry_known_and_duplicates_skipped():
+    _, out = run([grid("g1"), call("a", 0), call("a", 0), call("x", 1, region="629901002001")])
+    assert [r.reason for r in out.rejects] == ["unknown_region"]
+    assert out.rejects[0].field == "place.region_code"
+    assert out.duplicates == 1
+    assert [r.id for r in out.records] == ["g1", "a"]
+
+
+def test_feedback_closes_the_warning():
+    fb = json.dumps({"kind": "feedback", "id": "f1", "occurred_at": (T0 + timedelta(days=3)).isoformat(),
+                     "record_id": "b", "outcome": "resolved"})
+    _, out = run([call("a", 0, "扬言报复"), call("b", 1, "拿刀"), fb])
+    assert out.warnings[-1].state == "closed"
+    assert out.warnings[-1].version == out.warnings[-2].version + 1
+
+
+def test_key_person_among_parties():
+    kp = json.dumps({"kind": "key_person", "id": "k1", "occurred_at": T0.isoformat(),
+                     "person": {"id_number": idn(5), "role": "subject"},
+                     "category": "community_correction", "risk_level": 3,
+                     "place": {"region_code": REGION}})
+    ev = call("a", 1, "吵架", parties=[{"role": "respondent", "id_number": idn(5)}])
+    _, out = run([kp, ev])
+    rules = {s.rule_id: s for s in out.signals}
+    assert "key_person_party" in rules
+    assert "社区矫正人员" in rules["key_person_party"].reason
+    assert idn(5) not in out.signals[0].model_dump_json()
+
+
+def test_repeat_window_excludes_a_record_exactly_one_window_old():
+    rule = RepeatContact(threshold=3, window=timedelta(days=7))
+    at = T0 + timedelta(days=7)
+    entries = [CaseEntry("x", "call", T0, "dispute"), CaseEntry("y", "call", T0 + timedelta(days=1), "dispute"),
+               CaseEntry("z", "call", at, "dispute")]
+
+    class Rec:
+        id, kind, occurred_at = "z", "call", at
+    assert rule.detect(Rec(), CaseContext("C", entries)) == []  # x is exactly 7 days old: outside
+    entries[0].at = T0 + timedelta(seconds=1)
+    assert len(rule.detect(Rec(), CaseContext("C", entries))) == 1
+
+
+def test_level_cuts_must_be_ordered():
+    with pytest.raises(ValidationError):
+        LevelCuts(red=0.5, orange=0.7)
