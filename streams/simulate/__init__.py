@@ -18,7 +18,9 @@ API::
 Output order: all registry records (``grid`` for every grid — the city's valid region codes
 are exactly the grids' ``region_code`` —, ``key_person``, ``camera``, ``site``), then the
 events and ``feedback`` records day by day in arrival order (late records are out of order
-by hours; duplicates repeat an earlier line byte for byte).
+by hours; duplicates repeat an earlier line byte for byte). Cases begin up to 21 days before
+the window, so it opens on disputes already under way; only their records inside the window
+are written, and a case's ``started_at`` may precede the window.
 
 Truth file (one JSON object a line, told apart by ``kind``):
 

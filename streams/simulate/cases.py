@@ -195,7 +195,7 @@ class CaseMaker:
         plc = place(city, com, addr, lat, lon)
         dno = "TJ" + s.new_id("", t0)
         h0 = rng.uniform(0.2, 0.5) if esc else rng.uniform(0.05, 0.35)
-        days = rng.lognormvariate(math.log(12 if esc else 8), 0.7)
+        days = rng.lognormvariate(math.log(9 if esc else 8), 0.7)
         end = t0 + int(min(60.0, max(0.15, days)) * DAY)
         span = max(1, end - t0)
 
@@ -286,7 +286,7 @@ class CaseMaker:
             gev(t_reg + int((1 + rng.random() * 2) * DAY), texts.pick(rng, texts.VISIT_CALM), "reported", 0, category="visit")
 
         # calls: a renewal process whose gaps shrink with heat
-        base_gap = {"frequent_contact": 1.0, "silent": 12.0, "escalating": 3.0}.get(style, 4.0) * DAY
+        base_gap = {"frequent_contact": 1.0, "silent": 12.0, "escalating": 2.5}.get(style, 4.0) * DAY
         ts = t0 + int(rng.expovariate(1 / base_gap))
         while ts < end - HOUR:
             h = heat(ts)
@@ -347,6 +347,8 @@ class CaseMaker:
             self._feedback(t, reg_id, final, end + int((1 + rng.random() * 6) * DAY), by)
 
     def _feedback(self, t: CaseTruth, record_id: str, outcome: str, ts: int, by: str) -> None:
+        if record_id not in t.record_ids:      # the centre only answers about records that reached us
+            return
         ts = (ts // DAY) * DAY + self.t_office()
         rid = self.s.new_id("FK", ts)
         if self.s.add(build.feedback(rid, record_id, outcome, texts.pick(self.rng, texts.FEEDBACK[outcome]), by), ts):

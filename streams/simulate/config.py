@@ -16,6 +16,7 @@ from datetime import date, timedelta
 
 DAY = 86400
 HOUR = 3600
+WARMUP_DAYS = 21   # cases start this many days before the window, so it opens on ongoing disputes
 
 
 @dataclass
@@ -43,11 +44,15 @@ class SimConfig:
 
 
 class Clock:
-    """Seconds since the start day's midnight → ISO strings (cached per day and per second)."""
+    """Seconds since the start day's midnight → ISO strings (cached per day and per second).
 
-    def __init__(self, start: date, days: int = 400):
+    Times up to ``before`` days ahead of the start (negative seconds) are supported.
+    """
+
+    def __init__(self, start: date, days: int = 400, before: int = 64):
         self.start = start
-        self._days = [(start + timedelta(days=i)).isoformat() for i in range(days)]
+        self.before = before
+        self._days = [(start + timedelta(days=i - before)).isoformat() for i in range(before + days)]
         self._hms: list[str] = [""] * DAY
         self._hms_ready = False
 
@@ -62,16 +67,16 @@ class Clock:
         self._hms_ready = True
 
     def day(self, ts: int) -> str:
-        return self._days[ts // DAY]
+        return self._days[ts // DAY + self.before]
 
     def iso(self, ts: int) -> str:
         if not self._hms_ready:
             self._fill()
         d, s = divmod(ts, DAY)
-        return self._days[d] + self._hms[s]
+        return self._days[d + self.before] + self._hms[s]
 
     def month(self, ts: int) -> int:
-        return int(self._days[ts // DAY][5:7])
+        return int(self.day(ts)[5:7])
 
 
 def hour_sampler(rng, weights: list[float]):

@@ -36,7 +36,7 @@ class Scheduler:
 
     def new_id(self, prefix: str, ts: int) -> str:
         self._n += 1
-        return f"{prefix}{self._compact[ts // DAY]}{self._n:08d}"
+        return f"{prefix}{self._compact[ts // DAY + self.clock.before]}{self._n:08d}"
 
     def _put(self, arrival: int, line: str, rid: str, flag: int, noise: bool) -> None:
         self._seq += 1

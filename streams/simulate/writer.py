@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 from . import build
 from .cases import CaseMaker, CaseTruth
-from .config import DAY, Clock, SimConfig
+from .config import DAY, WARMUP_DAYS, Clock, SimConfig
 from .corrupt import corrupt
 from .geography import build_city
 from .noise import NoiseMaker
@@ -98,13 +98,15 @@ def simulate(cfg: SimConfig) -> Iterator[tuple[str | None, dict | None]]:
     by_kind: dict[str, int] = {}
     mal_rate = cfg.malformed_rate
     rand = bad_rng.random
-    for day in range(cfg.days):
+    for day in range(-WARMUP_DAYS, cfg.days):
         for t in cases.start_day(day):
             if t.record_ids:
                 stats["cases"] += 1
                 stats["escalated"] += t.escalates
                 stats["escalates_later"] += t.escalates_later
                 yield None, _case_truth(t, clock)
+        if day < 0:
+            continue
         noise.day(day)
         late, dups, quiet = [], [], []
         for _arr, _seq, line, rid, flag, is_noise in sched.flush(day):
