@@ -75,9 +75,9 @@ class Pipeline:
     def _feedback(self, rec: Any, out: Outputs) -> None:
         cid = None
         if rec.case_id:
-            cid = self.linker.resolve(rec.case_id)
+            cid = rec.case_id
         elif rec.record_id and self._seen.get(rec.record_id):
-            cid = self.linker.resolve(self._seen[rec.record_id])
+            cid = self._seen[rec.record_id]
         if cid:
             out.case_of[rec.id] = cid
             w = self.book.close(cid, rec.outcome.value, rec.occurred_at)
@@ -95,13 +95,13 @@ class Pipeline:
         entry = CaseEntry(rec.id, kind, at, _category(rec), getattr(rec, "text", ""))
         dk = getattr(rec, "dispute_kind", None)
         res = self.linker.link(rec, entry, dk.value if dk is not None else None)
+        if res is None:
+            return  # names no case (a video alert or hazard with nobody in it): stored only
         case = res.case
-        for absorbed in res.merged:
-            out.warnings.extend(self.book.merge(case, absorbed, at))
         out.case_of[rec.id] = case.case_id
         self._seen[rec.id] = case.case_id
-        ctx = CaseContext(case.case_id, case.entries, case.party_keys, self.key_persons,
-                          case.region_code, case.address, case.dispute_kind)
+        ctx = CaseContext(case.case_id, case.entries, case.party_keys, res.people,
+                          self.key_persons, case.region_code, case.address, case.dispute_kind)
         signals: list[Signal] = []
         for d in self.detectors:
             signals.extend(d.detect(rec, ctx))

@@ -48,7 +48,7 @@ class WarningBook:
 
     def open_warning(self, case_id: str) -> Warning | None:
         cs = self._cases.get(case_id)
-        return cs.warning if cs and cs.warning and cs.warning.state not in ("closed", "merged") else None
+        return cs.warning if cs and cs.warning and cs.warning.state != "closed" else None
 
     def update(self, case, signals: list[Signal], record_kind: str, at: datetime) -> Warning | None:
         """Take a record's signals for ``case``; return a new warning version or None."""
@@ -104,28 +104,6 @@ class WarningBook:
                     first_at=first, updated_at=max(at, first))
         cs.warning = w
         return w
-
-    def merge(self, survivor, absorbed_id: str, at: datetime) -> list[Warning]:
-        """Case ``absorbed_id`` joined ``survivor``: carry its evidence over."""
-        gone = self._cases.pop(absorbed_id, None)
-        if gone is None:
-            return []
-        out: list[Warning] = []
-        cs = self._cases.setdefault(survivor.case_id, _CaseSignals())
-        cs.kinds.update(gone.kinds)
-        for r, sig in gone.by_rule.items():
-            merged = sorted(cs.by_rule.get(r, []) + sig, key=lambda s: s.at)
-            while len(merged) > KEEP_PER_RULE:
-                merged.remove(min(merged, key=lambda x: (x.score, x.at)))
-            cs.by_rule[r] = merged
-        if gone.warning is not None and gone.warning.state not in ("closed", "merged"):
-            out.append(gone.warning.model_copy(update={
-                "version": gone.warning.version + 1, "state": "merged", "updated_at": at,
-                "explanation": gone.warning.explanation + f"\n该案件已并入案件{survivor.case_id}。"}))
-        revised = self._revise(survivor, cs, at) if cs.by_rule else None
-        if revised is not None:
-            out.append(revised)
-        return out
 
     def close(self, case_id: str, outcome: str, at: datetime) -> Warning | None:
         """Feedback closed the case's warning with an outcome."""

@@ -70,6 +70,8 @@ class RepeatContact:
     """The case keeps coming back: ``threshold`` or more records within ``window`` (event time).
 
     The window is ``(t - window, t]``: a record exactly one window older is outside.
+    It fires when the count reaches a step of the ladder 3, 5, 8, 13, 21, … (each step the
+    sum of the two before), so a busy case raises a signal as it climbs, not on every record.
     Short gaps weigh more (DOMAIN.md: risk builds with each new incident).
     """
 
@@ -84,7 +86,7 @@ class RepeatContact:
         start = t - self.window
         recent = [e for e in case.entries if start < e.at <= t]
         n = len(recent)
-        if n < self.threshold:
+        if n not in self._ladder(n):
             return []
         gaps = [(b.at - a.at).total_seconds() / 3600 for a, b in zip(recent, recent[1:])]
         short = sum(1 for g in gaps if g < 24)
@@ -93,6 +95,13 @@ class RepeatContact:
         reason = f"{days}天内同一案件相关来电/事件{n}次,其中{short}次间隔不足24小时"
         return [make_signal(self.name, self.rule_id, record, case, score, reason,
                             {"count": n, "window_days": days, "short_gaps": short})]
+
+    def _ladder(self, n: int) -> set[int]:
+        steps, a, b = set(), self.threshold, self.threshold + 2
+        while a <= n:
+            steps.add(a)
+            a, b = b, a + b
+        return steps
 
     def snapshot(self) -> dict[str, Any]:
         return {}
@@ -131,14 +140,18 @@ class MediationFailed:
 
 
 class KeyPersonParty:
-    """A registered key person (重点人员) is among the case's parties."""
+    """A registered key person (重点人员) is among the parties this record names.
+
+    It fires on each record that names one (not on every record of the case), so the
+    warning book counts how often the key person comes back.
+    """
 
     name = "rules.builtin"
     rule_id = "key_person_party"
 
     def detect(self, record: Any, case: CaseContext) -> list[Signal]:
         hits = sorted((case.key_persons[k].category, case.key_persons[k].risk_level)
-                      for k in case.party_keys if k in case.key_persons)
+                      for k in case.record_party_keys if k in case.key_persons)
         if not hits:
             return []
         top = max(level for _, level in hits)

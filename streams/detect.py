@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import AbstractSet, Any, Mapping, Protocol, runtime_checkable
 
 from .records import Signal
 
@@ -41,7 +41,8 @@ class CaseContext:
 
     case_id: str
     entries: list[CaseEntry]                      # event-time order, the current record included
-    party_keys: frozenset[str] = frozenset()      # keyed hashes of the people in the case
+    party_keys: AbstractSet[str] = frozenset()    # keyed hashes of the people in the case
+    record_party_keys: AbstractSet[str] = frozenset()  # ... of the people this record names
     key_persons: Mapping[str, KeyPersonInfo] = field(default_factory=dict)  # id-hash -> info
     region_code: str = ""
     address: str = ""                             # masked/normalised, safe to show

@@ -65,16 +65,26 @@ def test_unrelated_cases_get_separate_warnings():
     assert len({w.id for w in out.warnings}) == 2
 
 
-def test_a_record_linking_two_cases_merges_them_keeping_the_older_id():
-    p, out = run([call("a", 0, "扬言报复", phone="13800000001", addr="和平路1号"),
-                  call("b", 1, "扬言报复", phone="13900000002", addr="建设街99号"),
-                  # same phone as the first case, same address as the second
-                  call("c", 2, "吵架", phone="13800000001", addr="建设街99号")])
-    first_case = out.case_of["a"]
-    assert out.case_of["c"] == first_case
-    assert p.linker.resolve(out.case_of["b"]) == first_case
-    merged = [w for w in out.warnings if w.state == "merged"]
-    assert len(merged) == 1 and merged[0].case_id == out.case_of["b"]
+def test_linking_by_registration_person_and_address():
+    reg = {"kind": "grid_event", "id": "g", "occurred_at": (T0 + timedelta(hours=3)).isoformat(),
+           "place": {"region_code": REGION, "address": "和平路1号"}, "grid_id": "G1",
+           "dispute_no": "D-1", "dispute_kind": "neighbour",
+           "parties": [{"role": "complainant", "phone": "13800000001"}]}
+    visit = dict(reg, id="v", category="visit", occurred_at=(T0 + timedelta(hours=9)).isoformat(),
+                 place={"region_code": REGION, "address": "别处"}, parties=[])
+    other_reg = dict(reg, id="g2", dispute_no="D-2", occurred_at=(T0 + timedelta(hours=5)).isoformat())
+    _, out = run([call("a", 0, phone="13800000001", addr="和平路1号"),     # calls first ...
+                  call("b", 1, phone="13900000002", addr="建设街99号"),
+                  json.dumps(reg, ensure_ascii=False),                    # ... then registered
+                  json.dumps(other_reg, ensure_ascii=False),              # same people, new dispute
+                  call("c", 6, phone="13900000002", addr="和平路1号"),     # phone and address disagree
+                  json.dumps(visit, ensure_ascii=False)])                 # follow-up by number
+    c = out.case_of
+    assert c["g"] == c["a"], "a registration formalises the calls-only case of its party"
+    assert c["g2"] != c["g"], "a new dispute number is a new case, even with the same people"
+    assert c["b"] != c["a"]
+    assert c["v"] == c["g"], "the dispute number wins over everything"
+    assert c["c"] == c["b"], "a person (phone) beats an address"
 
 
 def test_same_input_gives_same_outputs():
