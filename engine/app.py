@@ -33,7 +33,7 @@ log = logging.getLogger("yujing")
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
-    book = WarningBook(settings.levels)
+    book = WarningBook(settings.levels, fusion=settings.fusion)
     return Pipeline(Hasher(hash_key(settings)), default_detectors(), book,
                     lateness=timedelta(hours=settings.lateness_hours))
 

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.errors import ConfigError
 
-from .fusion import LevelCuts
+from .fusion import Fusion, LevelCuts
 
 
 class Settings(BaseSettings):
@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1, le=100_000)
     lateness_hours: float = Field(6.0, ge=0, description="watermark = newest event time - lateness")
     levels: LevelCuts = LevelCuts()
+    fusion: Fusion = Fusion()
     sim_days: int = Field(30, ge=1, le=3660)
     sim_seed: int = 7
     sim_scale: float = Field(1.0, gt=0, le=1000)

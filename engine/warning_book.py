@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from streams.codes import LEVEL_RANK, Level
 from streams.records import Signal, Warning
 
-from .fusion import LevelCuts, explain, fuse
+from .fusion import Fusion, LevelCuts, explain
 
 MAX_RECORD_IDS = 50
 KEEP_PER_RULE = 5     # signals kept per rule and case: the strongest and the latest matter
-REPEAT_BONUS = 0.05   # each further firing of a rule adds this, up to REPEAT_CAP
-REPEAT_CAP = 0.9
+REPEAT_BONUS = 0.15   # each further firing of a rule adds this (risk builds with each incident)
+REPEAT_CAP = 1.0
 
 
 def rule_score(signals: list[Signal]) -> float:
@@ -41,8 +41,10 @@ def warning_id(case_id: str, nth: int) -> str:
 
 
 class WarningBook:
-    def __init__(self, cuts: LevelCuts | None = None, horizon: timedelta = timedelta(days=30)):
+    def __init__(self, cuts: LevelCuts | None = None, horizon: timedelta = timedelta(days=30),
+                 fusion: Fusion | None = None):
         self.cuts = cuts or LevelCuts()
+        self.fusion = fusion or Fusion()
         self.horizon = horizon   # signals older than this (event time) no longer count
         self._cases: dict[str, _CaseSignals] = {}
 
@@ -73,7 +75,7 @@ class WarningBook:
 
     def _revise(self, case, cs: _CaseSignals, at: datetime) -> Warning | None:
         per_rule = {r: rule_score(sig) for r, sig in cs.by_rule.items()}
-        score = round(fuse(per_rule.values()), 4)
+        score = round(self.fusion.score(per_rule.values()), 4)
         level = self.cuts.level(score)
         cur = self.open_warning(case.case_id)
         if level is None and cur is None:

@@ -36,7 +36,9 @@ def _seconds_later(line: str, seconds: float) -> str:
 def test_warning_appears_live_without_reload(tmp_path, browser):
     # played at real speed: the page is open before the threatening call arrives
     lines = [_seconds_later(call("a", 0, "邻居吵架"), 0),
-             _seconds_later(call("b", 0, "对方扬言要拿刀砍人,要同归于尽"), 6)]
+             _seconds_later(call("b", 0, "邻居又吵起来了"), 1),
+             _seconds_later(call("c", 0, "对方扬言要拿刀砍人,要同归于尽"), 6),
+             _seconds_later(call("d", 0, "对方又拿刀来砸门"), 7)]
     src = tmp_path / "live.jsonl"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with yujing_run(tmp_path / "data", "--input", str(src), "--speed", "1") as (base, _):

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from engine.fusion import LevelCuts
+from streams.codes import LEVEL_RANK, Level
 from engine.pipeline import Pipeline
 from rules.builtin import RepeatContact, default_detectors
 from streams.detect import CaseContext, CaseEntry
@@ -45,22 +46,50 @@ def run(lines, pipeline=None):
 
 
 def test_one_warning_per_case_updated_as_versions():
-    _, out = run([call("a", 0), call("b", 20), call("c", 30, "他扬言要拿刀砍人"),
-                  call("d", 40, "又来闹,说要同归于尽")])
-    assert out.warnings, "threats plus repeat calls must raise a warning"
+    lines = [call("a", 0), call("b", 20), call("c", 30, "他扬言要拿刀砍人"),
+             call("d", 40, "又来闹,说要同归于尽"), call("e", 44, "报警人称对方拿刀在门口"),
+             call("f", 47, "对方又来砸门")]
+    _, out = run(lines)
+    assert len(out.warnings) >= 2, "threats plus repeat calls must raise and then update a warning"
     assert len({w.id for w in out.warnings}) == 1
     assert [w.version for w in out.warnings] == list(range(1, len(out.warnings) + 1))
+    scores = [w.score for w in out.warnings]
+    assert scores == sorted(scores) and scores[-1] > scores[0], "new threats raise the score"
+    ranks = [LEVEL_RANK[w.level] for w in out.warnings]
+    assert ranks == sorted(ranks), "an open warning's level never goes down"
+    _, fewer = run(lines[:3])
+    assert not fewer.warnings or fewer.warnings[-1].score < scores[-1]
     last = out.warnings[-1]
-    assert last.level.value in ("orange", "red")
     assert "扬言" in last.explanation and "同归于尽" in last.explanation
     # no clear personal data in what is pushed
     dumped = last.model_dump_json()
     assert "13800138000" not in dumped and "王小明" not in dumped
 
 
+def test_independent_precursors_add_up_to_red():
+    kp = json.dumps({"kind": "key_person", "id": "k1", "occurred_at": T0.isoformat(),
+                     "person": {"id_number": idn(9)}, "category": "severe_mental", "risk_level": 3,
+                     "place": {"region_code": REGION}})
+    failed = json.dumps({"kind": "grid_event", "id": "g1", "occurred_at": (T0 + timedelta(hours=2)).isoformat(),
+                         "place": {"region_code": REGION, "address": "和平路8号2单元301"}, "grid_id": "G1",
+                         "dispute_no": "D-9", "status": "mediation_failed", "mediation_attempts": 3,
+                         "parties": [{"role": "respondent", "id_number": idn(9)}]}, ensure_ascii=False)
+    _, one = run([call("a", 0, "对方扬言要拿刀砍人")])
+    _, out = run([kp, call("a", 0, "对方扬言要拿刀砍人"), failed, call("b", 5, "又来了"),
+                  call("c", 8, "说要同归于尽")])
+    assert one.warnings == [] or LEVEL_RANK[one.warnings[-1].level] <= LEVEL_RANK[Level.YELLOW]
+    assert out.warnings[-1].level == Level.RED
+    rules = {r["rule_id"] for r in out.warnings[-1].reasons}
+    assert {"threat_words", "mediation_failed", "key_person_party", "repeat_contact"} <= rules
+
+
 def test_unrelated_cases_get_separate_warnings():
     _, out = run([call("a", 0, "扬言报复", phone="13800000001", addr="和平路1号"),
-                  call("b", 1, "扬言报复", phone="13900000002", addr="建设街99号")])
+                  call("b", 1, "扬言报复", phone="13900000002", addr="建设街99号"),
+                  call("c", 2, "拿刀要砍人,同归于尽", phone="13800000001", addr="和平路1号"),
+                  call("d", 3, "拿刀要砍人,同归于尽", phone="13900000002", addr="建设街99号"),
+                  call("e", 4, "又来砸门", phone="13800000001", addr="和平路1号"),
+                  call("f", 5, "又来砸门", phone="13900000002", addr="建设街99号")])
     assert len({w.case_id for w in out.warnings}) == 2
     assert len({w.id for w in out.warnings}) == 2
 
@@ -107,7 +136,8 @@ def test_unknown_region_rejected_once_registry_known_and_duplicates_skipped():
 def test_feedback_closes_the_warning():
     fb = json.dumps({"kind": "feedback", "id": "f1", "occurred_at": (T0 + timedelta(days=3)).isoformat(),
                      "record_id": "b", "outcome": "resolved"})
-    _, out = run([call("a", 0, "扬言报复"), call("b", 1, "拿刀"), fb])
+    _, out = run([call("a", 0, "扬言报复"), call("b", 1, "拿刀要同归于尽"), call("c", 2, "又来砸门"), fb])
+    assert len(out.warnings) >= 2
     assert out.warnings[-1].state == "closed"
     assert out.warnings[-1].version == out.warnings[-2].version + 1
 
