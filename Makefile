@@ -26,6 +26,8 @@ test: $(STAMP) test-deps
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_pipeline.py
+	$(VENV)/bin/python benchmarks/bench_detection.py
+	$(VENV)/bin/python benchmarks/report.py --readme
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -22,17 +22,29 @@ def _flat(prefix: str, value, out: list) -> None:
         out.append((prefix, value))
 
 
+def _shown(value) -> str:
+    if isinstance(value, float) and abs(value) < 1:
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, (int, float)):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:g}"
+    return str(value)
+
+
 def table() -> str:
-    rows = ["| benchmark | figure | value | machine | date |", "|---|---|---|---|---|"]
+    """One table per results file, headed by its input, machine and date."""
+    parts = []
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         machine, date = data.pop("machine", "?"), data.pop("date", "?")
+        given = data.pop("input", {})
         flat: list = []
         _flat("", data, flat)
-        for key, value in flat:
-            shown = f"{value:,.0f}" if isinstance(value, (int, float)) and abs(value) >= 100 else value
-            rows.append(f"| {path.stem} | {key} | {shown} | {machine} | {date} |")
-    return "\n".join(rows)
+        inputs = ", ".join(f"{k} {_shown(v)}" for k, v in given.items())
+        parts.append(f"**{path.stem}** ({inputs}; {machine}; {date})\n")
+        parts.append("| figure | value |\n|---|---|")
+        parts.extend(f"| {key} | {_shown(value)} |" for key, value in flat)
+        parts.append("")
+    return "\n".join(parts).rstrip()
 
 
 def main() -> int:

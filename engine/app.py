@@ -82,7 +82,7 @@ async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when
     started = time.monotonic()
     try:
         result = await runner.play(items, stop)
-        log.info("input finished: %s", result.as_dict())
+        log.info("%s: %s", "stopped" if stop.is_set() else "input finished", result.as_dict())
         if not exit_when_done and not stop.is_set():
             log.info("replay done; the console stays up until Ctrl-C")
             await stop.wait()

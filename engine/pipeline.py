@@ -100,7 +100,7 @@ class Pipeline:
         case = res.case
         out.case_of[rec.id] = case.case_id
         self._seen[rec.id] = case.case_id
-        ctx = CaseContext(case.case_id, case.entries, case.party_keys, res.people,
+        ctx = CaseContext(case.case_id, case.entries, case.party_keys, res.people, res.new_people,
                           self.key_persons, case.region_code, case.address, case.dispute_kind)
         signals: list[Signal] = []
         for d in self.detectors:

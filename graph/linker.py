@@ -74,6 +74,7 @@ class LinkResult:
     created: bool
     reasons: list[str]             # which keys linked it ("电话", "住址", ...)
     people: set[str]               # keyed hashes of the people this record names
+    new_people: set[str]           # ... of those the case had not seen before
 
 
 _KEY_LABEL = {"id": "身份证号", "ph": "电话", "ad": "住址", "dn": "纠纷编号"}
@@ -166,13 +167,14 @@ class CaseLinker:
             self._key_case[k] = case.case_id  # a key follows its person to their latest case
         case.keys.update(keys)
         case.has_dispute_no = case.has_dispute_no or bool(dn)
+        new_people = people - case.party_keys
         case.party_keys.update(people)
         if dispute_kind and not case.dispute_kind:
             case.dispute_kind = dispute_kind
         case.add(entry)
         case.last_at = max(case.last_at, at)
         reasons = sorted({_KEY_LABEL[k.split(":", 1)[0]] for ks in found.values() for k in ks})
-        return LinkResult(case, created, reasons, people)
+        return LinkResult(case, created, reasons, people, new_people)
 
     def _rank(self, keys: list[str], cid: str) -> tuple:
         """Most kinds of evidence first, then the strongest key, then the most recently active."""

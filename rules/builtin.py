@@ -140,10 +140,10 @@ class MediationFailed:
 
 
 class KeyPersonParty:
-    """A registered key person (重点人员) is among the parties this record names.
+    """A registered key person (重点人员) joins the case's parties.
 
-    It fires on each record that names one (not on every record of the case), so the
-    warning book counts how often the key person comes back.
+    It fires once per key person and case (when a record first names them there): the same
+    person named again is not new evidence.
     """
 
     name = "rules.builtin"
@@ -151,7 +151,7 @@ class KeyPersonParty:
 
     def detect(self, record: Any, case: CaseContext) -> list[Signal]:
         hits = sorted((case.key_persons[k].category, case.key_persons[k].risk_level)
-                      for k in case.record_party_keys if k in case.key_persons)
+                      for k in case.new_party_keys if k in case.key_persons)
         if not hits:
             return []
         top = max(level for _, level in hits)

@@ -43,6 +43,7 @@ class CaseContext:
     entries: list[CaseEntry]                      # event-time order, the current record included
     party_keys: AbstractSet[str] = frozenset()    # keyed hashes of the people in the case
     record_party_keys: AbstractSet[str] = frozenset()  # ... of the people this record names
+    new_party_keys: AbstractSet[str] = frozenset()     # ... of those new to the case
     key_persons: Mapping[str, KeyPersonInfo] = field(default_factory=dict)  # id-hash -> info
     region_code: str = ""
     address: str = ""                             # masked/normalised, safe to show
