@@ -21,16 +21,11 @@ the graph issue brings entity resolution and radius-based links.
 A camera's address is a street, not a household, so video alerts link by a matched person
 only; a video alert or a hazard report that names nobody opens no case.
 
->>> from streams.privacy import Hasher
->>> ln = CaseLinker(Hasher(b"0" * 16))
->>> ln.normalise_address("  城关区 张掖路１２号 ")
-'城关区张掖路12号'
 """
 from __future__ import annotations
 
 import bisect
 import hashlib
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -38,6 +33,8 @@ from typing import Any, Iterable
 from streams.detect import CaseEntry
 from streams.ident import subdistrict_of
 from streams.privacy import Hasher
+
+from .normalize import normalise_address
 
 MAX_ENTRIES = 200  # a case remembers its latest records; older ones live in the store
 
@@ -93,11 +90,6 @@ class CaseLinker:
         self._seq = 0
 
     # --- keys ---------------------------------------------------------------------------
-    @staticmethod
-    def normalise_address(address: str) -> str:
-        a = unicodedata.normalize("NFKC", address)
-        return "".join(a.split()).lower()
-
     def person_keys(self, parties: Iterable[Any]) -> tuple[list[str], set[str]]:
         """Link keys and party keys (keyed hashes) of a record's people."""
         keys: list[str] = []
@@ -123,7 +115,7 @@ class CaseLinker:
         elif rec.kind == "video_alert" and rec.matched is not None:
             parties.append(rec.matched)
         keys, people = self.person_keys(parties)
-        addr = self.normalise_address(rec.place.address)
+        addr = normalise_address(rec.place.address)
         # a camera's address is a street corner, not a household: video links by person only
         if rec.kind != "video_alert" and len(addr) >= 4:
             keys.append(f"ad:{subdistrict_of(rec.place.region_code)}:{addr}")
