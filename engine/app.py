@@ -35,7 +35,8 @@ log = logging.getLogger("yujing")
 def build_pipeline(settings: Settings) -> Pipeline:
     book = WarningBook(settings.levels, fusion=settings.fusion)
     return Pipeline(Hasher(hash_key(settings)), default_detectors(), book,
-                    lateness=timedelta(hours=settings.lateness_hours))
+                    lateness=timedelta(hours=settings.lateness_hours),
+                    retention=timedelta(days=settings.retention_days))
 
 
 def open_store(settings: Settings):

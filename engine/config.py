@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     speed: float = Field(3600.0, ge=0, description="event seconds per wall second; 0 = as fast as possible")
     batch_size: int = Field(500, ge=1, le=100_000)
     lateness_hours: float = Field(6.0, ge=0, description="watermark = newest event time - lateness")
+    retention_days: float = Field(60.0, ge=31, description="cases and record ids older than this leave memory (the store keeps them); at least a case's 30-day idle time")
     levels: LevelCuts = LevelCuts()
     fusion: Fusion = Fusion()
     sim_days: int = Field(30, ge=1, le=3660)

@@ -5,6 +5,7 @@ worker and a backtest all call ``Pipeline.process`` on batches of ``Item``s.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Sequence
@@ -15,7 +16,7 @@ from streams.detect import CaseContext, CaseEntry, Detector, KeyPersonInfo
 from streams.errors import RecordRejected
 from streams.ident import region_prefixes
 from streams.privacy import Hasher
-from streams.records import EVENT_KINDS, Signal, Warning
+from streams.records import EVENT_KINDS, REGISTRY_KINDS, Signal, Warning
 from streams.sources import Item
 
 from .warning_book import WarningBook
@@ -43,7 +44,7 @@ def _category(rec: Any) -> str:
 
 class Pipeline:
     def __init__(self, hasher: Hasher, detectors: Sequence[Detector], book: WarningBook | None = None,
-                 lateness: timedelta = timedelta(hours=6)):
+                 lateness: timedelta = timedelta(hours=6), retention: timedelta | None = timedelta(days=60)):
         self.hasher = hasher
         self.detectors = list(detectors)
         self.book = book or WarningBook()
@@ -53,6 +54,13 @@ class Pipeline:
         self.key_persons: dict[str, KeyPersonInfo] = {}
         self.watermark: datetime | None = None   # highest event time seen minus lateness
         self._seen: dict[str, str] = {}          # record id -> case id ("" if none)
+        # memory stays flat on an endless stream: cases, record ids and evidence older than
+        # ``retention`` (event time) are forgotten; the store keeps them, and its idempotent
+        # writes absorb a duplicate that arrives after that
+        self.retention = retention
+        self._arrivals: deque[tuple[datetime, str]] = deque()  # (event time, record id)
+        self._pruned_at: datetime | None = None
+        self._parked: dict[str, list[str]] = {}  # case id -> old record ids kept for feedback
 
     # -- helpers ---------------------------------------------------------------------------
     def _check_region(self, rec: Any) -> None:
@@ -129,6 +137,8 @@ class Pipeline:
                 out.rejects.append(Reject.of(exc, it.raw, source=it.source))
                 continue
             self._seen.setdefault(rec.id, "")
+            if rec.kind not in REGISTRY_KINDS:
+                self._arrivals.append((rec.occurred_at, rec.id))
             out.records.append(rec)
             out.by_kind[rec.kind] = out.by_kind.get(rec.kind, 0) + 1
             if rec.kind in EVENT_KINDS:
@@ -137,4 +147,31 @@ class Pipeline:
                 self._feedback(rec, out)
             else:
                 self._registry(rec)
+        self._prune()
         return out
+
+    def _prune(self) -> None:
+        wm = self.watermark
+        if self.retention is None or wm is None:
+            return
+        if self._pruned_at is not None and wm - self._pruned_at < timedelta(days=1):
+            return  # once per day of event time is enough
+        self._pruned_at = wm
+        cutoff = wm - self.retention
+        # an open warning stays in the book, and the ids of its case's records stay known,
+        # until feedback closes it: the centre's outcome may come weeks later and must still
+        # find its warning.  The case itself (entries, keys) leaves: it can take no new record.
+        keep = self.book.open_cases()
+        for cid in self.linker.prune(cutoff):
+            if cid not in keep:
+                self.book.forget(cid)
+        while self._arrivals and self._arrivals[0][0] < cutoff:
+            rid = self._arrivals.popleft()[1]
+            cid = self._seen.get(rid)
+            if cid in keep:
+                self._parked.setdefault(cid, []).append(rid)
+            else:
+                self._seen.pop(rid, None)
+        for cid in [c for c in self._parked if c not in keep]:
+            for rid in self._parked.pop(cid):
+                self._seen.pop(rid, None)

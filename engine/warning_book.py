@@ -107,6 +107,14 @@ class WarningBook:
         cs.warning = w
         return w
 
+    def open_cases(self) -> set[str]:
+        return {cid for cid, cs in self._cases.items()
+                if cs.warning is not None and cs.warning.state != "closed"}
+
+    def forget(self, case_id: str) -> None:
+        """The case left memory (see ``Pipeline.retention``); its warnings stay in the store."""
+        self._cases.pop(case_id, None)
+
     def close(self, case_id: str, outcome: str, at: datetime) -> Warning | None:
         """Feedback closed the case's warning with an outcome."""
         cs = self._cases.get(case_id)

@@ -189,3 +189,17 @@ class CaseLinker:
                     last_at=rec.occurred_at)
         self.cases[cid] = case
         return case
+
+    def prune(self, before: datetime) -> list[str]:
+        """Forget cases last active before ``before`` (and their keys); return their ids.
+
+        With ``before`` at least ``idle`` in the past this changes no linking decision: such a
+        case could take no new record anyway.  Its records stay in the store.
+        """
+        gone = [cid for cid, c in self.cases.items() if c.last_at < before]
+        for cid in gone:
+            case = self.cases.pop(cid)
+            for k in case.keys:
+                if self._key_case.get(k) == cid:
+                    del self._key_case[k]
+        return gone

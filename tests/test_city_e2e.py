@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from engine.pipeline import Pipeline
 from rules.builtin import default_detectors
 from streams.codes import LEVEL_RANK, Level
 from streams.privacy import Hasher
-from streams.simulate import SimConfig, simulate
+from streams.simulate import SimConfig, generate, simulate
 from streams.sources import decode_lines
 
 
@@ -73,3 +73,26 @@ def test_escalating_cases_are_warned_first_far_more_often_than_others(city):
     false = sum(warned_before(t, None) for t in calm) / len(calm)
     assert hit > 0.4, f"only {hit:.0%} of escalations were warned orange or red beforehand"
     assert hit > 3 * false, f"warned {hit:.0%} of escalations but {false:.0%} of calm cases"
+
+
+def test_retention_keeps_memory_flat_without_changing_what_is_said():
+    cfg = SimConfig(days=75, seed=3, scale=0.25, malformed_rate=0)
+    items = list(decode_lines(generate(cfg)))
+
+    def play(retention):
+        p = Pipeline(Hasher(b"e2e-test-key-123"), default_detectors(), retention=retention)
+        held, warnings = [], []
+        for i in range(0, len(items), 500):
+            out = p.process(items[i:i + 500])
+            warnings += [(w.id, w.version, w.level, w.score) for w in out.warnings]
+            held.append(len(p.linker.cases))
+        return p, held, warnings
+
+    kept, held_all, said_all = play(None)
+    pruned, held, said = play(timedelta(days=35))
+    assert said == said_all, "pruning past the idle time must not change any warning"
+    # every case still held was active within the retention (checked at the last prune)
+    cutoff = pruned._pruned_at - timedelta(days=35)
+    assert all(c.last_at >= cutoff for c in pruned.linker.cases.values())
+    assert held[-1] < 0.9 * held_all[-1]
+    assert len(pruned._seen) < 0.75 * len(kept._seen)

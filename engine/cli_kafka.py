@@ -1,0 +1,155 @@
+"""The Kafka subcommands of ``yujing``; ``engine.cli`` calls ``add_commands(subparsers)``.
+
+    yujing topics create [--bootstrap HOST:PORT] [--partitions N] [--topic-prefix P]
+    yujing ingest FILE [--mapping MAP.yaml] [--bootstrap ...] [--rate N]
+    yujing ingest --simulate [--days 2 --scale 0.3 --seed 7]
+    yujing worker [--bootstrap ...] [--batch-size 500] [-l warn]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from streams.errors import SourceError
+from streams.topics import DEFAULT_PARTITIONS, DEFAULT_PREFIX, Topics
+
+DEFAULT_BOOTSTRAP = os.environ.get("YUJING_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+
+
+def create_topics(bootstrap: str, topics: Topics, partitions: int = DEFAULT_PARTITIONS,
+                  timeout_ms: int = 30000) -> dict[str, str]:
+    """Create every topic that does not exist yet; {name: "created" | "exists"}. Idempotent."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="yujing-topics",
+                                 request_timeout_ms=timeout_ms)
+    except KafkaError as exc:
+        raise SourceError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from None
+    try:
+        existing = set(admin.list_topics())
+        result: dict[str, str] = {}
+        for name, parts, config in topics.specs(partitions):
+            if name in existing:
+                result[name] = "exists"
+                continue
+            try:
+                admin.create_topics([NewTopic(name, parts, 1, topic_configs=config)],
+                                    timeout_ms=timeout_ms)
+                result[name] = "created"
+            except TopicAlreadyExistsError:   # a concurrent create won the race: fine
+                result[name] = "exists"
+        return result
+    finally:
+        admin.close()
+
+
+def _topics(args: argparse.Namespace) -> Topics:
+    import logging
+    # kafka-python logs every connection at INFO; the command's own output says what matters
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    return Topics(args.topic_prefix)
+
+
+def _cmd_topics_create(args: argparse.Namespace) -> int:
+    res = create_topics(args.bootstrap, _topics(args), args.partitions)
+    print(json.dumps(res, ensure_ascii=False))
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from streams.sources import decode_lines, open_source
+
+    from .kafka_ingest import ingest
+    if args.simulate:
+        from streams.simulate import SimConfig, generate
+        cfg = SimConfig(days=args.days, seed=args.seed, scale=args.scale)
+        items: Any = decode_lines(generate(cfg), source=f"simulate-seed{cfg.seed}")
+    elif args.file:
+        items = open_source(args.file, args.mapping)
+    else:
+        raise SourceError("ingest needs a FILE or --simulate")
+    summary = ingest(items, args.bootstrap, _topics(args), rate=args.rate,
+                     progress=None if args.quiet else sys.stderr)
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .worker import make_app, run_worker
+    settings = load_settings(args.config, data_dir=args.data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = make_app(settings, args.bootstrap, _topics(args), batch_size=args.batch_size,
+                   within=args.within, app_id=args.group)
+    run_worker(app, args.log_level)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap", default=DEFAULT_BOOTSTRAP,
+                   help="Kafka bootstrap HOST:PORT (default $YUJING_KAFKA_BOOTSTRAP or 127.0.0.1:9092)")
+    p.add_argument("--topic-prefix", default=DEFAULT_PREFIX,
+                   help=f"topic names are PREFIX.events, PREFIX.registries, ... (default {DEFAULT_PREFIX})")
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``topics``, ``ingest`` and ``worker`` to the ``yujing`` subparsers."""
+    t = sub.add_parser("topics", help="Kafka topics")
+    ts = t.add_subparsers(dest="topics_command", required=True)
+    tc = ts.add_parser("create", help="create the topics (existing ones are left as they are)")
+    _common(tc)
+    tc.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS,
+                    help=f"partitions of the events and warnings topics (default {DEFAULT_PARTITIONS})")
+    tc.set_defaults(func=_cmd_topics_create)
+
+    i = sub.add_parser("ingest", help="publish a file (or the synthetic city) to Kafka")
+    i.add_argument("file", nargs="?", help="JSONL/JSON of yujing records, or an export with --mapping")
+    i.add_argument("--mapping", help="YAML mapping for another system's export")
+    _common(i)
+    i.add_argument("--rate", type=float, help="at most N records a second (default: as fast as possible)")
+    i.add_argument("--simulate", action="store_true", help="publish the synthetic city instead of a file")
+    i.add_argument("--days", type=int, default=2)
+    i.add_argument("--seed", type=int, default=7)
+    i.add_argument("--scale", type=float, default=0.3)
+    i.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    i.set_defaults(func=_cmd_ingest)
+
+    w = sub.add_parser("worker", help="run the engine as a Faust worker on Kafka")
+    _common(w)
+    w.add_argument("--config", help="YAML settings file (see engine/config.py)")
+    w.add_argument("--data-dir", help="data folder (Faust's files go to DATA_DIR/faust)")
+    w.add_argument("--batch-size", type=int, default=500, help="events per pipeline batch")
+    w.add_argument("--within", type=float, default=0.2,
+                   help="seconds to wait for a batch to fill before processing what came")
+    w.add_argument("--group", help="consumer group / Faust app id (default PREFIX-worker)")
+    w.add_argument("-l", "--log-level", default="warn",
+                   choices=["crit", "error", "warn", "info", "debug"], help="Faust's log level")
+    w.set_defaults(func=_cmd_worker)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m engine.cli_kafka ...``) until ``engine.cli`` registers us."""
+    from .cli import main as cli_main, parser as cli_parser
+    import engine.cli as cli
+    base = cli.parser
+
+    def extended() -> argparse.ArgumentParser:
+        p = base()
+        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        if "ingest" not in sub.choices:
+            add_commands(sub)
+        return p
+    cli.parser = extended
+    try:
+        return cli_main(argv)
+    finally:
+        cli.parser = base
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""``yujing worker``: the Faust app that runs the engine on Kafka.
+
+One agent takes batches from the events topic (``stream.take_events``) and hands each
+partition's slice to that partition's own ``engine.pipeline.Pipeline`` (the same class and
+detectors as ``yujing run``; built by ``engine.app.build_pipeline``). A pipeline per partition,
+because a partition (a set of 街道 subdistricts) is the unit whose order Kafka keeps: its
+pipeline sees exactly the sequence a replay or another worker would see, so warning ids and
+versions are reproducible. The registries (grids → valid regions, 重点人员) are global: a task
+reads the whole compacted registries topic before the agent starts and keeps tailing it, and
+every partition's pipeline gets every registry record.
+
+Outputs per batch: the store first (the seam for the ClickHouse store, ``store=``), then the
+warning versions to the warnings topic keyed by case id and the rejects to the dead-letter topic
+with the reason in headers; then the producer is flushed; only then does the batch end, its
+events are acked and Faust may commit their offsets (Faust's commit flushes the producer again).
+Guarantee: at least once. A crash after outputs but before the commit replays the batch; the
+outputs of a replay are the same ids and versions, so idempotent readers (ReplacingMergeTree
+on (id, version)) see no duplicates. Pipeline state lives in memory for now: after a restart
+or a rebalance a partition's pipeline starts from the committed offset without the earlier
+history (see docs/kafka.md for what that misses and the plan).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import faust
+
+from sinks.store import StoreBatch
+from streams.codec import decode
+from streams.errors import RecordRejected
+from streams.sources import Item
+from streams.topics import (
+    H_LEVEL, H_STAGE, H_VERSION, H_WARNING_ID, Topics, headers,
+)
+
+from .config import Settings
+from .kafka_ingest import dead_letter_headers
+from .pipeline import Outputs, Pipeline
+
+log = logging.getLogger("yujing.worker")
+
+
+def to_item(raw: bytes, topic: str, partition: int, offset: int) -> Item:
+    """A Kafka message as the pipeline's ``Item`` (``line`` = offset, ``source`` = where)."""
+    text = raw.decode("utf-8", "replace") if raw is not None else ""
+    src = f"{topic}[{partition}]@{offset}"
+    try:
+        return Item(offset, text, decode(raw if raw is not None else b"", line=offset), None, src)
+    except RecordRejected as exc:
+        return Item(offset, text, None, exc, src)
+
+
+class Engine:
+    """The Faust-free part: registry state and a pipeline per partition."""
+
+    def __init__(self, settings: Settings):
+        from .app import build_pipeline
+        self._build = lambda: build_pipeline(settings)
+        self.registry: list[Item] = []
+        self.pipelines: dict[int, Pipeline] = {}
+        self.ready = asyncio.Event()
+        self.counts = {"batches": 0, "items": 0, "warnings": 0, "rejects": 0}
+
+    def pipeline(self, partition: int) -> Pipeline:
+        p = self.pipelines.get(partition)
+        if p is None:
+            p = self.pipelines[partition] = self._build()
+            p.process(self.registry)   # every partition knows every grid and key person
+        return p
+
+    def add_registry(self, items: Sequence[Item]) -> None:
+        self.registry.extend(it for it in items if it.record is not None)
+        for p in self.pipelines.values():
+            p.process(items)           # already-seen ids are skipped as duplicates
+
+    def process(self, partition: int, items: Sequence[Item]) -> Outputs:
+        out = self.pipeline(partition).process(items)
+        self.counts["batches"] += 1
+        self.counts["items"] += len(items)
+        self.counts["warnings"] += len(out.warnings)
+        self.counts["rejects"] += len(out.rejects)
+        return out
+
+    def forget(self, partitions: Sequence[int]) -> None:
+        """A revoked partition's state is dropped: another worker owns its order now."""
+        for p in partitions:
+            self.pipelines.pop(p, None)
+
+
+async def load_registries(engine: Engine, bootstrap: str, topic: str, poll: float = 0.5) -> None:
+    """Read the registries topic from the start to its end (then set ``ready``) and keep tailing."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    cons = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                            client_id="yujing-registries", auto_offset_reset="earliest")
+    await cons.start()
+    try:
+        parts = cons.partitions_for_topic(topic)
+        for _ in range(50):
+            if parts:
+                break
+            await asyncio.sleep(0.1)
+            parts = cons.partitions_for_topic(topic) or await _fetch_parts(cons, topic)
+        if not parts:
+            raise RuntimeError(f"registries topic {topic} does not exist (run `yujing topics create`)")
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        cons.assign(tps)
+        await cons.seek_to_beginning(*tps)
+        ends = await cons.end_offsets(tps)
+        while True:
+            got = await cons.getmany(timeout_ms=int(poll * 1000), max_records=10000)
+            items = [to_item(m.value, m.topic, m.partition, m.offset)
+                     for tp in sorted(got) for m in got[tp]]
+            if items:
+                engine.add_registry(items)
+            if not engine.ready.is_set() and await _caught_up(cons, ends):
+                log.info("registries loaded: %d entries", len(engine.registry))
+                engine.ready.set()
+    finally:
+        await cons.stop()
+
+
+async def _caught_up(cons, ends) -> bool:
+    for tp, end in ends.items():
+        if await cons.position(tp) < end:
+            return False
+    return True
+
+
+async def _fetch_parts(cons, topic: str):
+    await cons._client.force_metadata_update()  # the topic may have been created after start
+    return cons.partitions_for_topic(topic)
+
+
+def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: int = 500,
+             within: float = 0.2, store: Any = None, app_id: str | None = None) -> faust.App:
+    """The Faust app. ``store``: an ``sinks.store.Store`` written before anything is produced."""
+    app = faust.App(
+        app_id or f"{topics.prefix}-worker",   # = the consumer group id
+        broker=f"kafka://{bootstrap}",
+        datadir=str(Path(settings.data_dir) / "faust"),
+        store="memory://", autodiscover=False, web_enabled=False,
+        processing_guarantee="at_least_once",
+        # a single test broker: short group timeouts, or every join waits 20-30 s (INFRA.md)
+        broker_session_timeout=6, broker_heartbeat_interval=1, broker_rebalance_timeout=10,
+        broker_commit_interval=1.0, consumer_auto_offset_reset="earliest",
+        topic_replication_factor=1, topic_allow_declare=False, topic_disable_leader=True,
+        producer_acks=-1,
+    )
+    raw = dict(key_serializer="raw", value_serializer="raw")
+    events = app.topic(topics.events, **raw)
+    warnings = app.topic(topics.warnings, **raw)
+    dead = app.topic(topics.dead_letters, **raw)
+    engine = Engine(settings)
+    app.yujing_engine = engine  # for tests and status
+
+    @app.task
+    async def registries() -> None:
+        await load_registries(engine, bootstrap, topics.registries)
+
+    @app.agent(events, name="yujing-events")
+    async def process(stream):
+        await engine.ready.wait()   # unknown-region checks need the whole grid registry
+        async for batch in stream.take_events(batch_size, within=within):
+            await handle(batch)
+
+    async def handle(batch) -> None:
+        by_part: dict[int, list[Item]] = {}
+        for ev in batch:   # order within a partition is kept; partitions are independent
+            m = ev.message
+            by_part.setdefault(m.partition, []).append(to_item(m.value, m.topic, m.partition, m.offset))
+        for part, items in sorted(by_part.items()):
+            out = engine.process(part, items)
+            if store is not None:
+                await asyncio.to_thread(store.write, StoreBatch(
+                    records=out.records, signals=out.signals, warnings=out.warnings,
+                    rejects=out.rejects, record_cases=out.case_of))
+            for w in out.warnings:
+                await warnings.send(key=w.case_id.encode(), value=w.model_dump_json().encode(),
+                                    headers=headers(**{H_WARNING_ID: w.id, H_VERSION: w.version,
+                                                       H_LEVEL: w.level.value}))
+            for r in out.rejects:
+                await dead.send(key=r.record_id.encode() if r.record_id else None,
+                                value=r.raw.encode("utf-8"),
+                                headers=dead_letter_headers(r, "worker"))
+        # outputs are on the broker before this batch's events are acked (then committed)
+        await app.producer.flush()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app_, revoked, **kw) -> None:
+        engine.forget([tp.partition for tp in revoked if tp.topic == topics.events])
+
+    return app
+
+
+def run_worker(app: faust.App, loglevel: str = "warn") -> None:
+    """Run until SIGINT/SIGTERM (Faust's worker: commits acked offsets on a clean stop)."""
+    from faust.worker import Worker
+    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
