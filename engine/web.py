@@ -14,14 +14,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from sinks.sse import SseHub
 from sinks.store import Store
 
 from .metrics import Metrics
+from .summary import summarise
 
-CONSOLE = Path(__file__).with_name("console") / "index.html"
+CONSOLE_DIR = Path(__file__).with_name("console")
+CONSOLE = CONSOLE_DIR / "index.html"
+SCREEN = CONSOLE_DIR / "screen.html"
+SUMMARY_ROWS = 10_000  # the big screen's figures are computed over this many latest warnings
 
 
 def _jsonable(value: Any) -> Any:
@@ -51,9 +56,17 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
 def make_app(store: Store, hub: SseHub, metrics: Metrics, status: Callable[[], dict[str, Any]],
              stop: asyncio.Event | None = None) -> Starlette:
     page = CONSOLE.read_text(encoding="utf-8")
+    screen_page = SCREEN.read_text(encoding="utf-8")
 
     async def console(request: Request) -> Response:
         return HTMLResponse(page, media_type="text/html; charset=utf-8")
+
+    async def screen(request: Request) -> Response:
+        return HTMLResponse(screen_page, media_type="text/html; charset=utf-8")
+
+    async def summary(request: Request) -> Response:
+        rows = await asyncio.to_thread(store.latest_warnings, SUMMARY_ROWS, "")
+        return JSONResponse(summarise(rows))
 
     async def warnings(request: Request) -> Response:
         try:
@@ -95,6 +108,9 @@ def make_app(store: Store, hub: SseHub, metrics: Metrics, status: Callable[[], d
 
     return Starlette(routes=[
         Route("/", console),
+        Route("/screen", screen),
+        Route("/api/summary", summary),
+        Mount("/static", StaticFiles(directory=CONSOLE_DIR / "static"), name="static"),
         Route("/api/warnings", warnings),
         Route("/api/warnings/{wid}", warning),
         Route("/api/stream", stream),

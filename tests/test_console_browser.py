@@ -60,3 +60,27 @@ def test_warning_appears_live_without_reload(tmp_path, browser):
         docs.mkdir(exist_ok=True)
         page.screenshot(path=str(docs / "console-first-page.png"))
         page.close()
+
+
+def test_big_screen_renders_charts_offline_with_chinese_text(tmp_path, browser):
+    import httpx
+
+    from .engine_proc import wait_for
+    with yujing_run(tmp_path / "data", "--days", "4", "--scale", "0.3", "--speed", "0") as (base, _):
+        wait_for(lambda: httpx.get(base + "/api/status").json()["done"], 120, "the city to be played")
+        summary = httpx.get(base + "/api/summary").json()
+        assert summary["open"] > 0 and summary["by_district"] and summary["trend"]
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        outside = []
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
+        failed = []
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.goto(base + "/screen")
+        page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        assert page.locator("canvas").count() >= 2, "both ECharts charts drew"
+        assert page.locator("h1").inner_text() == "综治中心风险预警大屏"
+        shown = sum(int(page.locator(f"#n-{k}").inner_text()) for k in ("red", "orange", "yellow", "blue"))
+        assert shown == summary["open"] == int(page.locator("#n-open").inner_text())
+        assert outside == [] and failed == [], "the screen loads nothing from outside"
+        page.screenshot(path=str(ROOT / "docs" / "big-screen.png"))
+        page.close()
