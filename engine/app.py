@@ -40,6 +40,10 @@ def build_pipeline(settings: Settings) -> Pipeline:
 
 
 def open_store(settings: Settings):
+    """The embedded chDB store, or a ClickHouse server (with a spool under the data folder)."""
+    if settings.store_url:
+        from sinks.clickhouse_server import ServerStore
+        return ServerStore(settings.store_url, spool_dir=settings.data_dir / "spool")
     from sinks.chdb_store import ChdbStore  # heavy import: only when a store is wanted
     return ChdbStore(settings.data_dir / "chdb")
 

@@ -4,6 +4,8 @@
     yujing run --input city.jsonl    play a file instead (--mapping MAP.yaml for other systems' exports)
     yujing simulate --days 30 --seed 7 --out city.jsonl
     yujing schema export --out schemas/
+    yujing rules lint | yujing rules test                        (rule packs; see docs/rules.md)
+    yujing topics create | yujing ingest FILE | yujing worker     (Kafka; see docs/kafka.md)
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from streams.errors import YujingError
 def _cmd_run(args: argparse.Namespace) -> int:
     from .app import items_for, serve_and_play
     from .config import load_settings
-    settings = load_settings(args.config, data_dir=args.data_dir, port=args.port, host=args.host,
-                             speed=args.speed, sim_days=args.days, sim_seed=args.seed,
-                             sim_scale=args.scale, batch_size=args.batch_size)
+    settings = load_settings(args.config, data_dir=args.data_dir, store_url=args.store,
+                             port=args.port, host=args.host, speed=args.speed,
+                             sim_days=args.days, sim_seed=args.seed, sim_scale=args.scale,
+                             batch_size=args.batch_size)
     items = items_for(settings, args.input, args.mapping)
     summary = asyncio.run(serve_and_play(settings, items, exit_when_done=args.exit_when_done))
     print(json.dumps(summary, ensure_ascii=False))
@@ -74,6 +77,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--mapping", help="YAML mapping for another system's export columns and codes")
     r.add_argument("--config", help="YAML settings file (see engine/config.py)")
     r.add_argument("--data-dir", help="folder for the chDB store and dead letters (default ./data)")
+    r.add_argument("--store", metavar="URL",
+                   help="a ClickHouse server (clickhouse://user:pass@host:9000/db) instead of chDB")
     r.add_argument("--host", help="address to serve on (default 127.0.0.1)")
     r.add_argument("--port", type=int, help="port to serve on (default 8000)")
     r.add_argument("--speed", type=float,
@@ -100,6 +105,10 @@ def parser() -> argparse.ArgumentParser:
     ex = scs.add_parser("export", help="write the JSON Schema of every record kind")
     ex.add_argument("--out", default="schemas", help="output folder (default ./schemas)")
     ex.set_defaults(func=_cmd_schema_export)
+
+    from . import cli_kafka, cli_rules  # topics create, ingest, worker; rules lint, rules test
+    cli_kafka.add_commands(sub)
+    cli_rules.add_commands(sub)
     return p
 
 

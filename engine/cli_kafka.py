@@ -134,7 +134,6 @@ def add_commands(sub: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (``python -m engine.cli_kafka ...``) until ``engine.cli`` registers us."""
-    from .cli import main as cli_main, parser as cli_parser
     import engine.cli as cli
     base = cli.parser
 
@@ -146,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return p
     cli.parser = extended
     try:
-        return cli_main(argv)
+        return cli.main(argv)
     finally:
         cli.parser = base
 

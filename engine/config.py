@@ -22,6 +22,8 @@ class Settings(BaseSettings):
                                       extra="forbid")
 
     data_dir: Path = Field(Path("data"), description="chDB store, dead letters, keys")
+    store_url: str | None = Field(None, description="clickhouse://user:pass@host:9000/db to use a "
+                                  "ClickHouse server instead of the embedded chDB store")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     speed: float = Field(3600.0, ge=0, description="event seconds per wall second; 0 = as fast as possible")

@@ -34,6 +34,10 @@ class Outputs:
     by_kind: dict[str, int] = field(default_factory=dict)   # accepted records per kind
 
 
+def _shadow(s: Signal) -> bool:
+    return bool(s.evidence.get("shadow"))
+
+
 def _category(rec: Any) -> str:
     if rec.kind == "call":
         return rec.call_type.value
@@ -47,6 +51,7 @@ class Pipeline:
                  lateness: timedelta = timedelta(hours=6), retention: timedelta | None = timedelta(days=60)):
         self.hasher = hasher
         self.detectors = list(detectors)
+        self._timed = [d for d in self.detectors if callable(getattr(d, "advance", None))]
         self.book = book or WarningBook()
         self.linker = CaseLinker(hasher)
         self.lateness = lateness
@@ -99,25 +104,55 @@ class Pipeline:
         wm = at - self.lateness
         if self.watermark is None or wm > self.watermark:
             self.watermark = wm
+            self._advance(out)  # per record, so outputs do not depend on the batch size
         kind = rec.kind
         entry = CaseEntry(rec.id, kind, at, _category(rec), getattr(rec, "text", ""))
         dk = getattr(rec, "dispute_kind", None)
         res = self.linker.link(rec, entry, dk.value if dk is not None else None)
         if res is None:
-            return  # names no case (a video alert or hazard with nobody in it): stored only
-        case = res.case
+            # names no case (a video alert or hazard with nobody in it): the detectors still
+            # see it (a drowning-season alert, a gathering), and it becomes a case of its own
+            # only if they have something to say
+            ctx = CaseContext("", [entry], frozenset(), frozenset(), frozenset(), self.key_persons,
+                              rec.place.region_code, rec.place.address)
+            signals = self._detect(rec, ctx, out)
+            if not any(not _shadow(s) for s in signals):
+                return
+            case = self.linker.open_alone(rec, entry)
+            for s in signals:
+                s.case_id = case.case_id
+        else:
+            case = res.case
+            ctx = CaseContext(case.case_id, case.entries, case.party_keys, res.people,
+                              res.new_people, self.key_persons, case.region_code, case.address,
+                              case.dispute_kind)
+            signals = self._detect(rec, ctx, out)
         out.case_of[rec.id] = case.case_id
         self._seen[rec.id] = case.case_id
-        ctx = CaseContext(case.case_id, case.entries, case.party_keys, res.people, res.new_people,
-                          self.key_persons, case.region_code, case.address, case.dispute_kind)
+        self._warn(case, [s for s in signals if not _shadow(s)], kind, at, out)
+
+    def _detect(self, rec: Any, ctx: CaseContext, out: Outputs) -> list[Signal]:
         signals: list[Signal] = []
         for d in self.detectors:
             signals.extend(d.detect(rec, ctx))
+        out.signals.extend(signals)  # shadow signals too: recorded, never pushed
+        return signals
+
+    def _warn(self, case, signals: list[Signal], kind: str, at: datetime, out: Outputs) -> None:
         if signals:
-            out.signals.extend(signals)
             w = self.book.update(case, signals, kind, at)
             if w is not None:
                 out.warnings.append(w)
+
+    def _advance(self, out: Outputs) -> None:
+        """The watermark moved: detectors with timers (absence rules) may fire."""
+        for d in self._timed:
+            fired = d.advance(self.watermark)
+            out.signals.extend(fired)
+            for s in fired:
+                case = self.linker.cases.get(s.case_id)
+                if case is not None and not _shadow(s):  # (a case pruned since can take no warning)
+                    self._warn(case, [s], "", s.at, out)
 
     # -- the batch ---------------------------------------------------------------------------
     def process(self, items: Sequence[Item]) -> Outputs:
@@ -165,13 +200,14 @@ class Pipeline:
         for cid in self.linker.prune(cutoff):
             if cid not in keep:
                 self.book.forget(cid)
+        live = self.linker.cases
         while self._arrivals and self._arrivals[0][0] < cutoff:
             rid = self._arrivals.popleft()[1]
             cid = self._seen.get(rid)
-            if cid in keep:
+            if cid and (cid in keep or cid in live):  # its case may still get feedback
                 self._parked.setdefault(cid, []).append(rid)
             else:
                 self._seen.pop(rid, None)
-        for cid in [c for c in self._parked if c not in keep]:
+        for cid in [c for c in self._parked if c not in keep and c not in live]:
             for rid in self._parked.pop(cid):
                 self._seen.pop(rid, None)

@@ -13,11 +13,13 @@ Outputs per batch: the store first (the seam for the ClickHouse store, ``store=`
 warning versions to the warnings topic keyed by case id and the rejects to the dead-letter topic
 with the reason in headers; then the producer is flushed; only then does the batch end, its
 events are acked and Faust may commit their offsets (Faust's commit flushes the producer again).
-Guarantee: at least once. A crash after outputs but before the commit replays the batch; the
-outputs of a replay are the same ids and versions, so idempotent readers (ReplacingMergeTree
-on (id, version)) see no duplicates. Pipeline state lives in memory for now: after a restart
-or a rebalance a partition's pipeline starts from the committed offset without the earlier
-history (see docs/kafka.md for what that misses and the plan).
+Guarantee: at least once, with exact state. A crash after outputs but before the commit replays
+the batch; the outputs of a replay are the same ids and versions, so idempotent readers
+(ReplacingMergeTree on (id, version)) see no duplicates. Pipeline state lives in memory: when a
+worker gets a partition (start, restart, rebalance) it first rebuilds that partition's pipeline
+by replaying the partition from its start up to the offset Faust resumes at, outputs discarded
+(they were produced before that offset was committed). The log is the state; replay cost grows
+with history until snapshots come (docs/kafka.md).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from streams.codec import decode
 from streams.errors import RecordRejected
 from streams.sources import Item
 from streams.topics import (
-    H_LEVEL, H_STAGE, H_VERSION, H_WARNING_ID, Topics, headers,
+    H_LEVEL, H_VERSION, H_WARNING_ID, Topics, headers,
 )
 
 from .config import Settings
@@ -83,6 +85,32 @@ class Engine:
         self.counts["warnings"] += len(out.warnings)
         self.counts["rejects"] += len(out.rejects)
         return out
+
+    async def ensure(self, bootstrap: str, topic: str, partition: int, first_offset: int) -> None:
+        """Rebuild a newly owned partition's state from offsets [start, first_offset)."""
+        if partition in self.pipelines:
+            return
+        p = self.pipeline(partition)
+        if first_offset <= 0:
+            return
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        tp = TopicPartition(topic, partition)
+        cons = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                client_id="yujing-replay")
+        await cons.start()
+        n = 0
+        try:
+            cons.assign([tp])
+            await cons.seek_to_beginning(tp)
+            while await cons.position(tp) < first_offset:
+                got = await cons.getmany(tp, timeout_ms=1000, max_records=5000)
+                items = [to_item(m.value, m.topic, m.partition, m.offset)
+                         for m in got.get(tp, ()) if m.offset < first_offset]
+                p.process(items)   # outputs discarded: produced before this offset was committed
+                n += len(items)
+        finally:
+            await cons.stop()
+        log.info("partition %d: state rebuilt from %d records before offset %d", partition, n, first_offset)
 
     def forget(self, partitions: Sequence[int]) -> None:
         """A revoked partition's state is dropped: another worker owns its order now."""
@@ -172,6 +200,7 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
             m = ev.message
             by_part.setdefault(m.partition, []).append(to_item(m.value, m.topic, m.partition, m.offset))
         for part, items in sorted(by_part.items()):
+            await engine.ensure(bootstrap, topics.events, part, items[0].line)
             out = engine.process(part, items)
             if store is not None:
                 await asyncio.to_thread(store.write, StoreBatch(

@@ -168,6 +168,12 @@ class CaseLinker:
         reasons = sorted({_KEY_LABEL[k.split(":", 1)[0]] for ks in found.values() for k in ks})
         return LinkResult(case, created, reasons, people, new_people)
 
+    def open_alone(self, rec: Any, entry: CaseEntry) -> Case:
+        """A case for one record that names nobody (an incident on camera): nothing links to it."""
+        case = self._new_case(rec)
+        case.add(entry)
+        return case
+
     def _rank(self, keys: list[str], cid: str) -> tuple:
         """Most kinds of evidence first, then the strongest key, then the most recently active."""
         kinds = [k.split(":", 1)[0] for k in keys]

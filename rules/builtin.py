@@ -1,7 +1,8 @@
-"""The first rules, written directly against the detector protocol (``streams.detect``).
+"""The default detectors, and the first four rules written directly in Python.
 
-They prove the path from record to warning; the rule language of ``rules/packs``
-(a later issue) will express them as data.  Each rule reads event time only.
+``default_detectors()`` returns the rule packs of ``rules/packs`` (the rule language).  The
+four hand-written classes below came first; they stay as the baselines the packs are
+measured against (keywords only, repeat count only) and as a reference in tests.
 
 >>> from datetime import datetime
 >>> from streams.records import TZ
@@ -15,6 +16,7 @@ They prove the path from record to warning; the rule language of ``rules/packs``
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from streams.codes import LABELS
@@ -167,5 +169,21 @@ class KeyPersonParty:
         pass
 
 
-def default_detectors() -> list[Any]:
+def legacy_detectors() -> list[Any]:
+    """The four first rules, as they were before the rule packs."""
     return [ThreatWords(), RepeatContact(), MediationFailed(), KeyPersonParty()]
+
+
+@lru_cache(maxsize=1)
+def _default_packs() -> Any:
+    from .packs import load_packs
+    ps = load_packs()
+    if ps.errors:  # the shipped packs are linted in the tests; never run half a pack set
+        raise ValueError("default rule packs do not load:\n" + "\n".join(map(str, ps.errors)))
+    return ps
+
+
+def default_detectors() -> list[Any]:
+    """A fresh detector (empty window state) over the enabled rules of the default packs."""
+    from .detector import PackDetector
+    return [PackDetector(_default_packs().specs)]

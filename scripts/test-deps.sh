@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Python packages: Debian's Chromium and a CJK font
-# for the console tests (see ../shared/INFRA.md). Idempotent and quiet when all is present.
+# for the console tests, and Debian's ClickHouse server (18.16) for the store tests, which start
+# their own private instance through scripts/clickhouse.sh (see ../shared/INFRA.md).
+# Idempotent and quiet when all is present.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || need+=(fonts-wqy-microhei)
+PATH="$PATH:/usr/sbin" command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server)
+command -v clickhouse-client >/dev/null 2>&1 || need+=(clickhouse-client)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != "0" ]; then
   echo "test-deps: missing ${need[*]} and not root; install them with apt-get" >&2

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 from chdb.session import Session
 
 from streams.errors import SinkError
-from streams.records import TZ, Feedback
+from streams.records import Feedback
 
 from . import schema
 from .schema import DB
@@ -50,15 +50,10 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
                           ("at", _TS)]),
 }
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS = timedelta(milliseconds=1)
-
-
 def _epoch_ms(values: list[datetime]) -> pa.Array:
     # exact integer milliseconds: ~3x faster than letting pyarrow convert aware datetimes, and a
     # naive time (Signal/Warning do not force awareness) is read as Asia/Shanghai like records
-    ms = [((v if v.tzinfo else v.replace(tzinfo=TZ)) - _EPOCH) // _MS for v in values]
-    return pa.array(ms, pa.int64()).cast(_TS)
+    return pa.array(schema.epoch_ms(values), pa.int64()).cast(_TS)
 
 
 _WARNING_COLS = ", ".join(ARROW_SCHEMAS["warnings"].names)
@@ -106,6 +101,7 @@ class ChdbStore:
 
     def __init__(self, data_dir: str | Path):
         self.path = Path(data_dir).expanduser().resolve()
+        self.db, self.caps = DB, schema.MODERN  # as on ServerStore: what the schema was made for
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -142,17 +138,13 @@ class ChdbStore:
                 raise SinkError(f"chDB at {self.path}: {exc}") from None
         return res.to_pylist()
 
+    def execute(self, sql: str) -> None:
+        """Run one statement that returns nothing (DDL, ALTER)."""
+        self._run(sql)
+
     def _migrate(self) -> int:
-        self._run(f"CREATE DATABASE IF NOT EXISTS {DB}")
-        self._run(schema.SCHEMA_VERSION_DDL)
-        current = self.query(f"SELECT max(version) AS v FROM {DB}.schema_version")[0]["v"] or 0
-        for m in schema.pending(current):
-            for stmt in m.statements:
-                self._run(stmt)
-            self._run(f"INSERT INTO {DB}.schema_version (version, description) "
-                      f"VALUES ({m.version:d}, {{d:String}})", {"d": m.description})
-            current = m.version
-        return current
+        # the migration logic is shared with the server backend; chDB is a current engine
+        return schema.migrate(self._run, self.query, schema.MODERN)
 
     def _insert(self, table: str, columns: dict[str, list]) -> None:
         arrow = ARROW_SCHEMAS[table]

@@ -48,6 +48,7 @@ class CaseContext:
     region_code: str = ""
     address: str = ""                             # masked/normalised, safe to show
     dispute_kind: str | None = None
+    features: Mapping[str, Any] = field(default_factory=dict)  # graph features (graph issue)
 
 
 @runtime_checkable
@@ -61,6 +62,13 @@ class Detector(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
     def restore(self, state: dict[str, Any]) -> None: ...
+
+
+class TimedDetector(Detector, Protocol):
+    """A detector with timers (absence rules): ``advance`` is called each time the watermark
+    (newest event time minus the allowed lateness) moves, and returns what became due."""
+
+    def advance(self, watermark: datetime) -> list[Signal]: ...
 
 
 def signal_id(detector: str, rule_id: str, record_id: str) -> str:

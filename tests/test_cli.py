@@ -70,3 +70,26 @@ def test_run_plays_another_systems_export_through_its_mapping(tmp_path):
     body = read_store(data, f"store.get_records([{good[0]!r}])[0]")
     assert body["body"]["line"] == "110" and body["body"]["caller"]["role"] == "caller"  # constants
     assert body["case_id"].startswith("C-"), "a mapped call is linked to a case"
+
+
+def test_run_writes_to_a_real_clickhouse_server(tmp_path, clickhouse_server, fresh_db):
+    from sinks.clickhouse_server import ServerStore
+
+    from .test_pipeline import call, grid
+    lines = [grid("g1"), call("a", 0, "扬言报复"), call("b", 1, "拿刀要砍人,同归于尽"),
+             call("c", 2, "又来砸门"), call("d", 3, "又来了"), '{"broken": ']
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = _run("run", "--input", str(src), "--store", clickhouse_server.url(fresh_db), "--speed", "0",
+               "--exit-when-done", "--port", "0", "--data-dir", str(tmp_path / "data"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    store = ServerStore(clickhouse_server.url(fresh_db))
+    try:
+        counts = store.counts()
+        assert counts["records"] == summary["records"] == 5
+        assert store.reject_counts() == {"malformed_json": 1}
+        warnings = store.latest_warnings(10)
+        assert len(warnings) == 1 and warnings[0]["version"] == summary["warnings"]
+    finally:
+        store.close()

@@ -1,7 +1,11 @@
-"""The chDB store: every table round-trips, writes are idempotent, warnings keep their versions.
+"""The store, on both back ends: every table round-trips, writes are idempotent, warnings keep
+their versions, times keep their instant.
 
-chDB lets one process open one data folder at a time, and only one process per folder: the
-in-process tests share one module-scoped store; restart and locking run in subprocesses.
+The ``store`` fixture (tests/conftest.py) is parametrised: chDB (the embedded default) and
+``ServerStore`` on the real ClickHouse server the session starts. chDB lets one process open
+one data folder at a time, and only one process per folder: the in-process tests share one
+module-scoped store; chDB restart and locking run in subprocesses. The schema per server, its
+migrations, the analysts' queries and the server's crash tests are in test_clickhouse_server.py.
 """
 from __future__ import annotations
 
@@ -15,9 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
-from sinks.chdb_store import ChdbStore
 from sinks.store import Store, StoreBatch
 from streams.codec import Reject
 from streams.codes import Level
@@ -90,21 +91,18 @@ def full_batch(p: str) -> StoreBatch:
                       record_cases={f"{p}g": f"{p}case", f"{p}c": f"{p}case"})
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    # one chDB folder per process at a time: close it when the module ends
-    s = ChdbStore(tmp_path_factory.mktemp("chdb") / "data")
-    yield s
-    s.close()
-
-
 def prefix() -> str:
     return f"t{uuid.uuid4().hex[:8]}-"
 
 
+def q(store, sql: str, params: dict | None = None) -> list[dict]:
+    """A read on the store's own database (each server store of the session has its own)."""
+    return store.query(sql.replace("yujing.", f"{store.db}."), params)
+
+
 def test_is_a_store(store):
     assert isinstance(store, Store)
-    assert store.query("SELECT max(version) AS v FROM yujing.schema_version")[0]["v"] == 1
+    assert q(store, "SELECT max(version) AS v FROM yujing.schema_version")[0]["v"] == 1
 
 
 def test_every_table_round_trips(store):
@@ -124,7 +122,7 @@ def test_every_table_round_trips(store):
     assert got[f"{p}c"]["region_code"] == "620102003012"
     assert got[f"{p}grid"]["region_code"] == "620102003011"
 
-    fb = store.query("SELECT * FROM yujing.feedback FINAL WHERE id = {i:String}", {"i": f"{p}f"})
+    fb = q(store, "SELECT * FROM yujing.feedback FINAL WHERE id = {i:String}", {"i": f"{p}f"})
     assert [(r["case_id"], r["warning_id"], r["outcome"], r["note"], r["occurred_at"]) for r in fb] == \
         [(f"{p}case", f"{p}w", "resolved", "调解成功", T0 + timedelta(days=1))]
 
@@ -134,7 +132,7 @@ def test_every_table_round_trips(store):
     hist = [Warning.model_validate(r) for r in store.warning_history(f"{p}w")]
     assert hist == batch.warnings
 
-    rj = store.query("SELECT reason, field, detail, raw, source, line, record_id, at FROM yujing.rejects"
+    rj = q(store, "SELECT reason, field, detail, raw, source, line, record_id, at FROM yujing.rejects"
                      " FINAL WHERE source = {s:String} ORDER BY line", {"s": f"{p}.jsonl"})
     assert [Reject(**r) for r in rj] == batch.rejects
 
@@ -159,7 +157,7 @@ def test_double_write_is_idempotent(store):
     store.write(batch)
     store.write(full_batch(p))  # rebuilt objects, same ids: a replay after a crash
     assert store.counts() == before
-    dup = store.query("SELECT id, count() AS n FROM yujing.records FINAL WHERE startsWith(id, {p:String})"
+    dup = q(store, "SELECT id, count() AS n FROM yujing.records FINAL WHERE startsWith(id, {p:String})"
                       " GROUP BY id HAVING n > 1", {"p": p})
     assert dup == []
     assert len(store.warning_history(f"{p}w")) == 2
@@ -204,10 +202,29 @@ def test_times_keep_their_instant(store):
     utc = datetime(2026, 5, 1, 1, 30, 0, 123000, tzinfo=timezone.utc)
     g = all_kinds(p)[0].model_copy(update={"occurred_at": utc})
     store.write(StoreBatch(records=[g]))
-    row = store.query("SELECT occurred_at, toString(occurred_at) AS s FROM yujing.records FINAL"
-                      " WHERE id = {i:String}", {"i": g.id})[0]
+    row = q(store, "SELECT * , toString(occurred_at) AS s FROM yujing.records FINAL"
+                   " WHERE id = {i:String}", {"i": g.id})[0]
     assert row["occurred_at"] == utc
-    assert row["s"] == "2026-05-01 09:30:00.123"  # stored as Shanghai wall time
+    assert str(row["occurred_at"].tzinfo) == "Asia/Shanghai"
+    if store.caps.modern:
+        assert row["s"] == "2026-05-01 09:30:00.123"  # stored as Shanghai wall time
+    else:  # portable schema: seconds in the DateTime, milliseconds beside it
+        assert row["s"] == "2026-05-01 09:30:00"
+        ms = q(store, "SELECT occurred_at_ms FROM yujing.records FINAL WHERE id = {i:String}",
+               {"i": g.id})
+        assert ms == [{"occurred_at_ms": 123}]
+    assert "occurred_at_ms" not in row  # folded into occurred_at on read: same keys everywhere
+
+
+def test_milliseconds_order_warnings_within_a_second(store):
+    p = prefix()
+    base = datetime(2026, 6, 1, 8, 0, 0, 900000, tzinfo=TZ)  # three times in one second
+    ws = [warning(p, 1, wid=f"{p}{n}", region="710000000001", updated=base + timedelta(milliseconds=n))
+          for n in (5, 7, 6)]
+    store.write(StoreBatch(warnings=ws))
+    top = store.latest_warnings(limit=3, region_prefix="71")  # only this test uses region 71
+    assert [w["id"] for w in top] == [f"{p}7", f"{p}6", f"{p}5"]
+    assert [w["updated_at"] for w in top] == [base + timedelta(milliseconds=n) for n in (7, 6, 5)]
 
 
 def test_concurrent_writes_from_threads(store):
@@ -215,7 +232,7 @@ def test_concurrent_writes_from_threads(store):
     batches = [StoreBatch(records=all_kinds(f"{p}{n}-")) for n in range(16)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(store.write, batches))
-    n = store.query("SELECT count() AS n FROM yujing.records FINAL WHERE startsWith(id, {p:String})", {"p": p})
+    n = q(store, "SELECT count() AS n FROM yujing.records FINAL WHERE startsWith(id, {p:String})", {"p": p})
     assert n[0]["n"] == 16 * 8
 
 
@@ -227,7 +244,7 @@ def test_bulk_insert_rate(store):
     store.write(StoreBatch(records=recs))
     dt = time.perf_counter() - t
     print(f"\n100k records written in {dt:.2f}s: {len(recs) / dt:,.0f} rows/s")
-    n = store.query("SELECT count() AS n, max(occurred_at) AS m FROM yujing.records FINAL"
+    n = q(store, "SELECT count() AS n, max(occurred_at) AS m FROM yujing.records FINAL"
                     " WHERE startsWith(id, {p:String})", {"p": p})[0]
     assert (n["n"], n["m"]) == (100_000, recs[-1].occurred_at)
 

@@ -1,0 +1,158 @@
+"""The rule packs as one detector (``streams.detect`` protocol, plus ``advance``).
+
+Only the rules that read a record's stream are evaluated for it.  Shadow rules run and
+their signals carry ``evidence["shadow"] = True``: the engine records them and keeps them
+out of warnings.  ``advance(watermark)`` fires absence timers; the pipeline calls it each
+time its watermark moves (see docs/rules.md, "Engine contract").
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable
+
+from streams.codes import LABELS
+from streams.detect import signal_id
+from streams.ident import subdistrict_of
+from streams.records import TZ, Signal
+
+from .kinds import KINDS, Fire, Rule, RuleSpec
+from .lang.names import Env
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+PLACEHOLDERS = {"title", "words", "count", "window", "key", "baseline", "span_hours", "categories",
+                "max_risk_level"}
+KEYS = ("case", "person", "address", "grid", "camera", "region")
+
+
+def key_function(key: str) -> Callable[[Env], list[str]]:
+    """Keys of a record for ``key`` (``region:N`` keys by the first N digits of the region)."""
+    if key == "case":
+        return lambda e: [e.c.case_id] if e.c is not None and e.c.case_id else []
+    if key == "person":
+        return lambda e: sorted(e.c.record_party_keys) if e.c is not None else []
+    if key == "address":
+        def addr(e: Env) -> list[str]:
+            a = "".join(e.r.place.address.split())
+            return [f"{subdistrict_of(e.r.place.region_code)}:{a}"] if len(a) >= 4 else []
+        return addr
+    if key == "grid":
+        return lambda e: [getattr(e.r, "grid_id", None) or e.r.place.region_code]
+    if key == "camera":
+        return lambda e: [e.r.camera_id] if getattr(e.r, "camera_id", None) else []
+    if key.startswith("region:"):
+        n = int(key.split(":", 1)[1])
+        return lambda e: [e.r.place.region_code[:n]]
+    raise ValueError(f"unknown key {key!r}")
+
+
+def render(template: str, values: dict[str, Any]) -> str:
+    """``{name}`` placeholders only (no attribute or index access)."""
+    def sub(m: re.Match) -> str:
+        v = values.get(m.group(1))
+        if v is None:
+            return ""
+        return "、".join(map(str, v)) if isinstance(v, list) else str(v)
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def _hours(sec: float) -> str:
+    return f"{sec / 86400:g}天" if sec >= 86400 and sec % 86400 == 0 else f"{sec / 3600:g}小时"
+
+
+class PackDetector:
+    """Every enabled rule of the loaded packs; implements detect/advance/snapshot/restore."""
+
+    name = "rules.packs"
+
+    def __init__(self, specs: Iterable[RuleSpec], lateness: timedelta = timedelta(hours=6)):
+        self.rules: list[Rule] = [KINDS[s.kind](s, key_function(s.key)) for s in specs if s.enabled]
+        self.by_stream: dict[str, list[Rule]] = {}
+        for r in self.rules:
+            for st in r.spec.streams:
+                self.by_stream.setdefault(st, []).append(r)
+        self.timed = [r for r in self.rules if r.timers or r.spec.kind in ("threshold", "sequence")]
+        self.lateness = lateness.total_seconds()
+        self.max_t: float | None = None
+        self.ext_wm: float | None = None
+        self.late = 0
+
+    @property
+    def watermark(self) -> float | None:
+        own = None if self.max_t is None else self.max_t - self.lateness
+        if self.ext_wm is None:
+            return own
+        return self.ext_wm if own is None else max(own, self.ext_wm)
+
+    def detect(self, record: Any, case: Any) -> list[Signal]:
+        rules = self.by_stream.get(record.kind)
+        t = record.occurred_at.timestamp()
+        wm = self.watermark
+        late = wm is not None and t < wm
+        if late:
+            self.late += 1
+        if self.max_t is None or t > self.max_t:
+            self.max_t = t
+        if not rules:
+            return []
+        env = Env(record, case)
+        out: list[Signal] = []
+        for r in rules:
+            for f in r.on_record(env, t, late):
+                out.append(self._signal(r, f))
+        return out
+
+    def advance(self, watermark: datetime) -> list[Signal]:
+        """The pipeline's watermark moved: fire due timers (absence), prune windows."""
+        w = watermark.timestamp()
+        if self.ext_wm is None or w > self.ext_wm:
+            self.ext_wm = w
+        wm = self.watermark
+        out: list[Signal] = []
+        for r in self.timed:
+            for f in r.on_watermark(wm):
+                out.append(self._signal(r, f))
+        return out
+
+    def _signal(self, rule: Rule, f: Fire) -> Signal:
+        s = rule.spec
+        ev: dict[str, Any] = {"pack": s.pack, "kind": s.kind, "key_by": s.key.split(":")[0]}
+        if s.key not in ("person", "case"):
+            ev["key"] = f.key
+        words: list[str] = []
+        if f.env is not None and s.lex:
+            text = getattr(f.env.r, "text", "") or ""
+            for lx in s.lex:
+                for w in lx.find(text):
+                    if w not in words:
+                        words.append(w)
+        if words:
+            ev["words"] = words
+        if f.env is not None and f.env.c is not None and any("key_person" in n for n in s.names):
+            allkp, new = f.env.kp()
+            kps = new or allkp
+            if kps:
+                ev["categories"] = sorted({LABELS.get(k.category, k.category) for k in kps})
+                ev["max_risk_level"] = max(k.risk_level for k in kps)
+        ev.update(f.evidence)
+        if s.shadow:
+            ev["shadow"] = True
+        values = dict(ev, title=s.title, window=_hours(s.window) if s.window else "")
+        reason = render(s.reason, values) if s.reason else s.title + ("(" + "、".join(words) + ")" if words else "")
+        return Signal(id=signal_id(self.name, s.id, f.record_id), detector=f"rules.{s.pack}",
+                      rule_id=s.id, rule_version=s.version, case_id=f.case_id, record_id=f.record_id,
+                      score=s.score, reason=reason[:200], evidence=ev,
+                      at=datetime.fromtimestamp(f.at, TZ) if f.env is None else f.env.r.occurred_at)
+
+    # -- state ------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {"max_t": self.max_t, "ext_wm": self.ext_wm, "late": self.late,
+                "rules": {r.spec.id: r.snapshot() for r in self.rules}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.max_t, self.ext_wm = state.get("max_t"), state.get("ext_wm")
+        self.late = state.get("late", 0)
+        saved = state.get("rules", {})
+        for r in self.rules:
+            if r.spec.id in saved:
+                r.restore(saved[r.spec.id])

@@ -1,0 +1,417 @@
+"""Rule kinds and their keyed, event-time state.  Times inside are epoch seconds (floats).
+
+Every kind shares: a key (case, person, address, grid, camera, region:N), suppression per key
+on event time (a firing at t silences the same key while ``|t' - t| < suppress``), and a
+snapshot of its state.  Windows are half-open ``(t - W, t]``: an event exactly W older is out.
+Records older than the watermark (late) never change windowed state; ``match`` still fires.
+See docs/rules.md for the semantics, decided on purpose, and their edge tests.
+
+>>> from rules.testing import demo
+>>> demo("threshold", [0, 1, 2, 3, 4, 5])       # count 3 in 7d: fires at the 3rd and 6th
+[2, 5]
+>>> demo("sequence", [("a", 0), ("a", 1), ("b", 2), ("b", 3)])   # A then B: one match
+[2]
+>>> demo("absence", [("a", 0)], advance=[71, 72, 100])  # 3d = 72h: fires once, at 72h
+[(72, 72.0)]
+"""
+from __future__ import annotations
+
+import bisect
+import heapq
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from streams.records import TZ
+
+from .lang.compiler import Condition
+from .lang.names import Env
+
+MAX_SEQ_EVENTS = 64       # step events kept per key of a sequence rule
+DAY = 86400.0
+TZ_OFFSET = 8 * 3600.0    # buckets align to Asia/Shanghai midnight
+
+
+@dataclass
+class RuleSpec:
+    """One rule as loaded from a pack (conditions compiled)."""
+
+    id: str
+    version: int
+    title: str
+    pack: str
+    kind: str
+    score: float
+    streams: tuple[str, ...]
+    key: str = "case"
+    suppress: float = 0.0
+    shadow: bool = False
+    enabled: bool = True
+    reason: str = ""
+    description: str = ""
+    owner: str = ""
+    when: Condition | None = None
+    steps: list[Condition] = field(default_factory=list)
+    unless: Condition | None = None
+    count: int = 1
+    distinct: str = "records"
+    window: float = 0.0
+    bucket: float = DAY
+    baseline: int = 14
+    factor: float = 3.0
+    floor: float = 1.0
+    lexicons: list[str] = field(default_factory=list)
+    lex: list = field(default_factory=list)      # the Lexicon objects, for evidence words
+    names: set = field(default_factory=set)      # the fields the conditions read
+    tests: list[dict] = field(default_factory=list)
+    line: int = 0
+
+
+@dataclass(slots=True)
+class Fire:
+    record_id: str
+    case_id: str
+    at: float
+    key: str
+    evidence: dict[str, Any]
+    env: Env | None = None       # the record that made it fire, when it is the current one
+
+
+SWEEP_EVERY = 3600.0  # event-time seconds between sweeps of idle per-key state
+
+
+class Rule:
+    """Base: key handling and suppression; subclasses hold the window state."""
+
+    timers = False
+
+    def __init__(self, spec: RuleSpec, keyfn: Callable[[Env], list[str]]):
+        self.spec, self.keyfn = spec, keyfn
+        self.last_fire: dict[str, float] = {}
+        self._swept: float | None = None
+
+    def allowed(self, key: str, t: float) -> bool:
+        """Suppression on event time: no firing for ``key`` within ``suppress`` of the last."""
+        p = self.spec.suppress
+        if p > 0:
+            last = self.last_fire.get(key)
+            if last is not None and abs(t - last) < p:
+                return False
+        self.last_fire[key] = t
+        return True
+
+    def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
+        raise NotImplementedError
+
+    def on_watermark(self, wm: float) -> list[Fire]:
+        """Fire due timers; now and then forget state no future record can use.
+
+        The sweep runs at most once per ``SWEEP_EVERY`` of event time: it walks every key,
+        and the pipeline moves the watermark on almost every record.  Sweeping is invisible
+        in the output (a record can only use state newer than the watermark), so how often
+        it runs changes memory, never signals.
+        """
+        if self._swept is None or wm - self._swept >= SWEEP_EVERY:
+            self._swept = wm
+            self.sweep(wm)
+        return self.due(wm)
+
+    def sweep(self, wm: float) -> None:
+        p = self.spec.suppress
+        if p > 0:
+            self.last_fire = {k: v for k, v in self.last_fire.items() if v > wm - p}
+
+    def due(self, wm: float) -> list[Fire]:
+        return []
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"version": self.spec.version, "last_fire": dict(self.last_fire), "state": self.dump()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state.get("version") != self.spec.version:
+            return  # a changed rule starts from empty state
+        self.last_fire = dict(state.get("last_fire", {}))
+        self.load(state.get("state", {}))
+
+    def dump(self) -> Any:
+        return {}
+
+    def load(self, state: Any) -> None:
+        pass
+
+
+class MatchRule(Rule):
+    """Fires on each record whose condition holds (one signal per record), late or not."""
+
+    def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
+        if not self.spec.when.fn(env):
+            return []
+        for key in self.keyfn(env):
+            if self.allowed(key, t):
+                return [Fire(env.r.id, _cid(env), t, key, {}, env)]
+        return []
+
+
+class ThresholdRule(Rule):
+    """``count`` matching records (or distinct people) per key within ``window`` (t - W, t].
+
+    The window ends at the newest event time seen for the key, so an out-of-order record
+    counts as if it had come in order.  After firing the window is emptied: the next firing
+    needs ``count`` fresh records.
+    """
+
+    def __init__(self, spec: RuleSpec, keyfn):
+        super().__init__(spec, keyfn)
+        self.win: dict[str, list[list]] = {}     # key -> [[t, record id, people], ...] by time
+
+    def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
+        s = self.spec
+        if late or not s.when.fn(env):
+            return []
+        out: list[Fire] = []
+        people = sorted(env.c.record_party_keys) if s.distinct == "people" else []
+        for key in self.keyfn(env):
+            w = self.win.setdefault(key, [])
+            _insort(w, [t, env.r.id, people])
+            end = w[-1][0]
+            while w and w[0][0] <= end - s.window:
+                w.pop(0)
+            n = len({p for e in w for p in e[2]}) if s.distinct == "people" else len(w)
+            if n >= s.count and not out and self.allowed(key, t):
+                out.append(Fire(env.r.id, _cid(env), t, key,
+                                {"count": n, "record_ids": [e[1] for e in w][-20:]}, env))
+                w.clear()
+            elif len(w) > 4 * s.count + 16:
+                del w[0]
+        return out
+
+    def sweep(self, wm: float) -> None:
+        super().sweep(wm)
+        lim = wm - self.spec.window
+        self.win = {k: w for k, w in self.win.items() if w and w[-1][0] > lim}
+
+    def dump(self) -> Any:
+        return self.win
+
+    def load(self, state: Any) -> None:
+        self.win = {k: [list(e) for e in w] for k, w in state.items()}
+
+
+class SequenceRule(Rule):
+    """Steps A, B, ... in event-time order, first to last within ``window``, no ``unless`` between.
+
+    Relaxed contiguity (other records may come between).  A step record advances the
+    earliest open partial match; a completed match consumes every open partial of its key
+    (five A then one B make one match).  An ``unless`` record cancels the partials that began
+    at or before it.  Matching re-runs over the key's stored events, so out-of-order records
+    (within lateness) pair as in order; a match once emitted is never retracted.
+    """
+
+    UNLESS = 1 << 30
+
+    def __init__(self, spec: RuleSpec, keyfn):
+        super().__init__(spec, keyfn)
+        self.events: dict[str, list[list]] = {}   # key -> [[t, seq, rid, case id, mask], ...]
+        self.seq = 0
+
+    def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
+        s = self.spec
+        if late:
+            return []
+        mask = self.UNLESS if s.unless is not None and s.unless.fn(env) else 0
+        if not mask:
+            for i, c in enumerate(s.steps):
+                if c.fn(env):
+                    mask |= 1 << i
+        if not mask:
+            return []
+        out: list[Fire] = []
+        for key in self.keyfn(env):
+            self.seq += 1
+            evs = self.events.setdefault(key, [])
+            _insort(evs, [t, self.seq, env.r.id, _cid(env), mask])
+            if len(evs) > MAX_SEQ_EVENTS:
+                del evs[0]
+            for done in self._scan(evs):
+                if self.allowed(key, done[-1][0]):
+                    cur = env if done[-1][2] == env.r.id else None
+                    out.append(Fire(done[-1][2], done[-1][3], done[-1][0], key,
+                                    {"record_ids": [e[2] for e in done],
+                                     "span_hours": round((done[-1][0] - done[0][0]) / 3600, 1)}, cur))
+            if out:
+                break
+        return out
+
+    def _scan(self, evs: list[list]) -> list[list[list]]:
+        n, w = len(self.spec.steps), self.spec.window
+        partials: list[list] = []          # [start t, next step, [events]]
+        done: list[list[list]] = []
+        used: set[int] = set()
+        for ev in evs:
+            t, mask = ev[0], ev[4]
+            if mask & self.UNLESS:
+                partials.clear()
+                continue
+            partials = [p for p in partials if t - p[0] < w]
+            advanced = False
+            for k in range(n - 1, 0, -1):
+                if mask >> k & 1:
+                    p = next((p for p in partials if p[1] == k), None)
+                    if p is not None:
+                        p[1] += 1
+                        p[2].append(ev)
+                        if p[1] == n:
+                            done.append(p[2])
+                            for q in partials:
+                                used.update(id(e) for e in q[2])
+                            partials.clear()
+                        advanced = True
+                        break
+            if not advanced and mask & 1:
+                partials.append([t, 1, [ev]])
+        if used:
+            evs[:] = [e for e in evs if id(e) not in used]
+        return done
+
+    def sweep(self, wm: float) -> None:
+        super().sweep(wm)
+        lim = wm - self.spec.window
+        for k in [k for k, evs in self.events.items() if not evs or evs[-1][0] <= lim]:
+            del self.events[k]
+
+    def dump(self) -> Any:
+        return {"seq": self.seq, "events": self.events}
+
+    def load(self, state: Any) -> None:
+        self.seq = state.get("seq", 0)
+        self.events = {k: [list(e) for e in v] for k, v in state.get("events", {}).items()}
+
+
+class AbsenceRule(Rule):
+    """A (``steps[0]``) not followed by B (``steps[1]``) within ``window``, per key.
+
+    A starts a timer at ``A.t + window`` unless the key already has one (the first A owns
+    it).  A B with ``A.t <= B.t < deadline`` cancels it (a B at exactly the deadline is too
+    late).  The timer fires once, when the watermark reaches the deadline, stamped with the
+    deadline.  B records seen earlier than their A (out of order) are remembered.
+    """
+
+    timers = True
+
+    def __init__(self, spec: RuleSpec, keyfn):
+        super().__init__(spec, keyfn)
+        self.pending: dict[str, list] = {}        # key -> [deadline, start, rid, case id]
+        self.bseen: dict[str, list[float]] = {}   # key -> B times (recent)
+        self.heap: list[tuple[float, str, str]] = []
+
+    def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
+        s = self.spec
+        if late:
+            return []
+        a, b = s.steps[0].fn(env), s.steps[1].fn(env)
+        if not (a or b):
+            return []
+        for key in self.keyfn(env):
+            if b:
+                _insort(self.bseen.setdefault(key, []), t)
+                p = self.pending.get(key)
+                if p is not None and p[1] <= t < p[0]:
+                    del self.pending[key]
+            elif a and key not in self.pending:
+                dl = t + s.window
+                if not any(t <= x < dl for x in self.bseen.get(key, ())):
+                    self.pending[key] = [dl, t, env.r.id, _cid(env)]
+                    heapq.heappush(self.heap, (dl, key, env.r.id))
+        return []
+
+    def due(self, wm: float) -> list[Fire]:
+        out: list[Fire] = []
+        while self.heap and self.heap[0][0] <= wm:
+            dl, key, rid = heapq.heappop(self.heap)
+            p = self.pending.get(key)
+            if p is None or p[2] != rid:
+                continue  # cancelled
+            del self.pending[key]
+            if self.allowed(key, dl):
+                out.append(Fire(rid, p[3], dl, key, {"started_at": _iso(p[1]),
+                                                      "window_hours": self.spec.window / 3600}))
+        return out
+
+    def sweep(self, wm: float) -> None:
+        super().sweep(wm)
+        lim = wm - self.spec.window
+        self.bseen = {k: [x for x in v if x > lim] for k, v in self.bseen.items() if v[-1] > lim}
+
+    def dump(self) -> Any:
+        return {"pending": self.pending, "bseen": self.bseen}
+
+    def load(self, state: Any) -> None:
+        self.pending = {k: list(v) for k, v in state.get("pending", {}).items()}
+        self.bseen = {k: list(v) for k, v in state.get("bseen", {}).items()}
+        self.heap = sorted((p[0], k, p[2]) for k, p in self.pending.items())
+
+
+class SpikeRule(Rule):
+    """Count per key in event-time buckets ``[k*B, (k+1)*B)`` (Asia/Shanghai midnight).
+
+    Fires once per bucket when its count reaches ``count`` and ``factor`` times the key's own
+    baseline: the mean of the ``baseline`` buckets before it (missing buckets count 0), at
+    least ``floor``.  The spiking bucket is not reset: it joins later baselines, so a lasting
+    new level stops being a spike.
+    """
+
+    def __init__(self, spec: RuleSpec, keyfn):
+        super().__init__(spec, keyfn)
+        self.counts: dict[str, dict[int, int]] = {}
+        self.fired: dict[str, int] = {}
+
+    def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
+        s = self.spec
+        if late or not s.when.fn(env):
+            return []
+        b = int((t + TZ_OFFSET) // s.bucket)
+        out: list[Fire] = []
+        for key in self.keyfn(env):
+            c = self.counts.setdefault(key, {})
+            c[b] = c.get(b, 0) + 1
+            for old in [x for x in c if x < b - s.baseline]:
+                del c[old]
+            base = sum(c.get(b - i, 0) for i in range(1, s.baseline + 1)) / s.baseline
+            if (not out and self.fired.get(key) != b and c[b] >= s.count
+                    and c[b] >= s.factor * max(base, s.floor) and self.allowed(key, t)):
+                self.fired[key] = b
+                out.append(Fire(env.r.id, _cid(env), t, key,
+                                {"count": c[b], "baseline": round(base, 2)}, env))
+        return out
+
+    def dump(self) -> Any:
+        return {"counts": {k: {str(b): n for b, n in v.items()} for k, v in self.counts.items()},
+                "fired": self.fired}
+
+    def load(self, state: Any) -> None:
+        self.counts = {k: {int(b): n for b, n in v.items()} for k, v in state.get("counts", {}).items()}
+        self.fired = dict(state.get("fired", {}))
+
+
+KINDS: dict[str, type[Rule]] = {"match": MatchRule, "threshold": ThresholdRule,
+                                "sequence": SequenceRule, "absence": AbsenceRule, "spike": SpikeRule}
+
+
+def _cid(env: Env) -> str:
+    return getattr(env.c, "case_id", "") if env.c is not None else ""
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, TZ).isoformat()
+
+
+def _k(e: Any) -> float:
+    return e[0] if isinstance(e, list) else e
+
+
+def _insort(lst: list, item: Any) -> None:
+    """Insert keeping event-time order (after equal times); in-order arrival is an append."""
+    if not lst or _k(lst[-1]) <= _k(item):
+        lst.append(item)
+    else:
+        bisect.insort_right(lst, item, key=_k)

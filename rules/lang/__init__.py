@@ -1,0 +1,11 @@
+"""The rule condition language: tokenizer and parser (``syntax``), names and types
+(``names``), compiler to closures (``compiler``), 词库 (``lexicon``), regex guard (``safe_regex``).
+
+>>> from rules.lang.compiler import compile_condition
+>>> cond = compile_condition('call_type in ["threat", "violence"] and text contains "刀"', ["call"])
+>>> cond.check()
+'bool'
+"""
+from .errors import LangError
+
+__all__ = ["LangError"]
