@@ -77,7 +77,7 @@ class Fire:
     env: Env | None = None       # the record that made it fire, when it is the current one
 
 
-SWEEP_EVERY = 3600.0  # event-time seconds between sweeps of idle per-key state
+SWEEP_EVERY = 6 * 3600.0  # event-time seconds between sweeps of idle per-key state
 
 
 class Rule:
