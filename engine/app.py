@@ -16,13 +16,16 @@ from typing import Iterable
 
 import uvicorn
 
-from rules.builtin import default_detectors
+from rules.detector import PackDetector
+from rules.packs import load_packs
+from rules.reload import PackReloader
 from sinks.deadletter import DeadLetterFile
 from sinks.sse import SseHub
 from streams.privacy import Hasher
 from streams.sources import Item
 
 from .config import Settings, hash_key
+from .lifecycle import open_desk
 from .metrics import Metrics
 from .pipeline import Pipeline
 from .runner import Runner
@@ -33,8 +36,11 @@ log = logging.getLogger("yujing")
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
+    """The pipeline over the rule packs of ``settings.rules_dir`` (a pack failing lint stops
+    the start with file:line:col)."""
     book = WarningBook(settings.levels, fusion=settings.fusion)
-    return Pipeline(Hasher(hash_key(settings)), default_detectors(), book,
+    detectors = [PackDetector(load_packs(settings.rules_dir).specs)]
+    return Pipeline(Hasher(hash_key(settings)), detectors, book,
                     lateness=timedelta(hours=settings.lateness_hours),
                     retention=timedelta(days=settings.retention_days))
 
@@ -51,14 +57,22 @@ def open_store(settings: Settings):
 async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when_done: bool,
                          progress_every: float = 5.0) -> dict:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(settings)
     metrics = Metrics()
     hub = SseHub()
+    # closed loop (issue 6): routing policy, SLA timers, webhooks; see engine/lifecycle.py.
+    # Config (routing policy, rule packs) is read before the store is opened: a bad file stops
+    # the start without touching the data.
+    desk = open_desk(settings.data_dir, metrics.registry, hub.publish)
+    pipeline = build_pipeline(settings)
+    reloader = PackReloader(settings.rules_dir, pipeline.detectors[0])
+    metrics.set_pack_versions(reloader.versions())
+    store = open_store(settings)
     dead = DeadLetterFile(settings.data_dir / "dead-letters" / "rejects.jsonl")
-    runner = Runner(build_pipeline(settings), store, metrics=metrics, dead_letters=dead,
-                    publish=hub.publish, speed=settings.speed, batch_size=settings.batch_size)
+    runner = Runner(pipeline, store, metrics=metrics, dead_letters=dead,
+                    publish=hub.publish, speed=settings.speed, batch_size=settings.batch_size,
+                    desk=desk)
     stop = asyncio.Event()
-    app = make_app(store, hub, metrics, runner.progress.as_dict, stop)
+    app = make_app(store, hub, metrics, runner.progress.as_dict, stop, runner=runner)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                             lifespan="off")
     server = uvicorn.Server(config)
@@ -83,17 +97,30 @@ async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when
                      "event time %s, %.0f items/s", p["records"], p["rejects"], p["duplicates"],
                      p["warnings"], p["event_time"], p["items_per_s"])
 
+    async def reload_rules() -> None:
+        # runs on the loop between batches, so a swap never lands inside Pipeline.process
+        while True:
+            await asyncio.sleep(settings.rules_poll_seconds)
+            res = reloader.poll()
+            if res is not None:
+                (log.info if res.ok else log.error)("rule packs: %s", res.summary())
+                metrics.set_pack_versions(reloader.versions())
+
     reporter = asyncio.create_task(report())
+    reloading = asyncio.create_task(reload_rules())
+    desk.start(stop)  # closed loop: SLA ticker and webhook workers
     started = time.monotonic()
     try:
         result = await runner.play(items, stop)
         log.info("%s: %s", "stopped" if stop.is_set() else "input finished", result.as_dict())
         if not exit_when_done and not stop.is_set():
             log.info("replay done; the console stays up until Ctrl-C")
-            await stop.wait()
+            await runner.serve_inbox(stop)  # closed loop: acts still apply after the input ends
     finally:
         reporter.cancel()
+        reloading.cancel()
         stop.set()
+        await desk.close()  # closed loop: undelivered webhooks go to dead letters
         dead.close()
         await asyncio.to_thread(store.close)
         server.should_exit = True

@@ -4,7 +4,8 @@
     yujing run --input city.jsonl    play a file instead (--mapping MAP.yaml for other systems' exports)
     yujing simulate --days 30 --seed 7 --out city.jsonl
     yujing schema export --out schemas/
-    yujing rules lint | yujing rules test                        (rule packs; see docs/rules.md)
+    yujing rules lint | yujing rules test | yujing backtest       (rule packs; see docs/rules.md)
+    yujing evaluate --input city.jsonl --truth city.truth.jsonl  (the model; docs/learning.md)
     yujing topics create | yujing ingest FILE | yujing worker     (Kafka; see docs/kafka.md)
 """
 from __future__ import annotations
@@ -106,9 +107,11 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", default="schemas", help="output folder (default ./schemas)")
     ex.set_defaults(func=_cmd_schema_export)
 
-    from . import cli_kafka, cli_rules  # topics create, ingest, worker; rules lint, rules test
+    # topics create, ingest, worker; rules lint/test, backtest; evaluate
+    from . import cli_kafka, cli_learning, cli_rules
     cli_kafka.add_commands(sub)
     cli_rules.add_commands(sub)
+    cli_learning.add_commands(sub)
     return p
 
 

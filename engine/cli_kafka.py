@@ -3,7 +3,7 @@
     yujing topics create [--bootstrap HOST:PORT] [--partitions N] [--topic-prefix P]
     yujing ingest FILE [--mapping MAP.yaml] [--bootstrap ...] [--rate N]
     yujing ingest --simulate [--days 2 --scale 0.3 --seed 7]
-    yujing worker [--bootstrap ...] [--batch-size 500] [-l warn]
+    yujing worker [--bootstrap ...] [--store clickhouse://host:9000/yujing] [--batch-size 500] [-l warn]
 """
 from __future__ import annotations
 
@@ -79,14 +79,44 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_worker_store(settings: Any, spool_max_mb: float | None = None, wait: float = 120.0):
+    """The worker's store: a ClickHouse server (``store_url``, spool under DATA_DIR/spool) or the
+    embedded chDB under DATA_DIR/chdb. A server not up yet is waited for (``wait`` seconds)."""
+    import logging
+    import time
+
+    from streams.errors import SinkUnavailable
+    if not settings.store_url:
+        from sinks.chdb_store import ChdbStore
+        return ChdbStore(settings.data_dir / "chdb")
+    from sinks.clickhouse_server import ServerStore
+    from sinks.spool import DEFAULT_MAX_BYTES
+    cap = int(spool_max_mb * 1024 * 1024) if spool_max_mb else DEFAULT_MAX_BYTES
+    deadline, delay = time.monotonic() + wait, 0.5
+    while True:
+        try:
+            return ServerStore(settings.store_url, spool_dir=settings.data_dir / "spool",
+                               spool_max_bytes=cap)
+        except SinkUnavailable as exc:
+            if time.monotonic() > deadline:
+                raise
+            logging.getLogger("yujing.worker").warning("store not reachable yet: %s", exc)
+            time.sleep(delay)
+            delay = min(5.0, delay * 2)
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .worker import make_app, run_worker
-    settings = load_settings(args.config, data_dir=args.data_dir)
+    settings = load_settings(args.config, data_dir=args.data_dir, store_url=args.store)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = make_app(settings, args.bootstrap, _topics(args), batch_size=args.batch_size,
-                   within=args.within, app_id=args.group)
-    run_worker(app, args.log_level)
+    store = open_worker_store(settings, args.spool_max_mb)
+    try:
+        app = make_app(settings, args.bootstrap, _topics(args), batch_size=args.batch_size,
+                       within=args.within, app_id=args.group, store=store)
+        run_worker(app, args.log_level)
+    finally:
+        store.close()
     return 0
 
 
@@ -122,7 +152,12 @@ def add_commands(sub: Any) -> None:
     w = sub.add_parser("worker", help="run the engine as a Faust worker on Kafka")
     _common(w)
     w.add_argument("--config", help="YAML settings file (see engine/config.py)")
-    w.add_argument("--data-dir", help="data folder (Faust's files go to DATA_DIR/faust)")
+    w.add_argument("--data-dir", help="data folder: DATA_DIR/chdb (embedded store), DATA_DIR/spool, "
+                   "DATA_DIR/faust")
+    w.add_argument("--store", metavar="URL", help="clickhouse://user:pass@host:9000/db: a ClickHouse "
+                   "server instead of the embedded chDB store (default $YUJING_STORE_URL)")
+    w.add_argument("--spool-max-mb", type=float, help="on-disk spool while the server is down "
+                   "(default 1024 MB); when full the worker holds the stream")
     w.add_argument("--batch-size", type=int, default=500, help="events per pipeline batch")
     w.add_argument("--within", type=float, default=0.2,
                    help="seconds to wait for a batch to fill before processing what came")

@@ -1,6 +1,8 @@
-"""``yujing rules lint [DIR]`` and ``yujing rules test [DIR]``: the analysts' commands.
+"""``yujing rules lint|test [DIR]`` and ``yujing backtest``: the analysts' commands.
 
-Both exit 0 when all is well and 1 otherwise (for CI); errors print as ``file:line:col: message``.
+Lint and test exit 0 when all is well and 1 otherwise (for CI); errors print as
+``file:line:col: message``.  ``backtest`` plays a file through the pipeline with a rule folder
+(and ``--compare OLD_DIR``), prints a table and saves JSON (see ``engine.backtest``).
 The lead wires ``add_commands`` into ``engine.cli``.
 """
 from __future__ import annotations
@@ -49,6 +51,89 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 1 if failed or ps.errors or not ps.files else 0
 
 
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "shadow" if v else ""
+    if isinstance(v, float):
+        return f"{v:.3f}".rstrip("0").rstrip(".") if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def table(rows: list[list], head: list[str]) -> str:
+    cells = [head] + [[_fmt(c) for c in r] for r in rows]
+    w = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    num = [all(c[:1].isdigit() or c[:1] in "-+" for c in col[1:]) for col in zip(*cells)]
+    line = lambda r: "  ".join(c.rjust(w[i]) if num[i] else c.ljust(w[i]) for i, c in enumerate(r))
+    return "\n".join([line(cells[0]), "  ".join("-" * x for x in w), *map(line, cells[1:])])
+
+
+def print_report(rep: dict, truth: bool) -> None:
+    i = rep["input"]
+    print(f"{i['records']:,} records over {i['days']:g} days in {i['seconds']}s "
+          f"({i['records_per_s']:,} records/s; pipeline alone {i['pipeline_records_per_s']:,}/s)"
+          + (f"; truth: {i['truth_cases']:,} cases, {i['escalations']} escalations" if truth else ""))
+    q = ["precision", "recall", "median_lead_hours", "tp", "fp", "late", "later"] if truth else []
+    print("\noverall (a case counts once, at its first warning at that level or above)")
+    print(table([[lv, o["warned_cases"], o["warnings_per_day"], *[o.get(k) for k in q]]
+                 for lv, o in rep["overall"].items()], ["level", "warned", "per_day", *q]))
+    print(f"\nper rule (warned = warnings at {rep['level']}+ listing the rule; precision/recall "
+          "from the rule's own hits, shadow rules included)")
+    print(table([[rid, o["pack"], o["kind"], o["shadow"], o["hits"], o["hits_per_day"], o["cases_hit"],
+                  o["warned_cases"], *[o.get(k) for k in q[:3]]] for rid, o in rep["rules"].items()],
+                ["rule", "pack", "kind", "", "hits", "per_day", "cases", "warned", *q[:3]]))
+
+
+def print_compare(cmp: dict, truth: bool) -> None:
+    old, new = cmp["warned_cases"]
+    print(f"\ncompare at {cmp['level']}+: {old} warned cases before, {new} after; "
+          f"{cmp['appear']} appear, {cmp['disappear']} disappear")
+    if cmp["rules"]:
+        print(table([[rid, o["status"], f"{o['version'][0] or '-'}→{o['version'][1] or '-'}",
+                      f"+{o['hits_added']}", f"-{o['hits_removed']}",
+                      f"+{o['warnings_added']}", f"-{o['warnings_removed']}"]
+                     for rid, o in cmp["rules"].items()],
+                    ["rule", "status", "version", "hits+", "hits-", "warned+", "warned-"]))
+    for name, key in (("appear", "appear_cases"), ("disappear", "disappear_cases")):
+        rows = cmp[key][:20]
+        if rows:
+            print(f"\n{name} (first {len(rows)} of {cmp[name]}):")
+            for r in rows:
+                t = (f" truth {','.join(r['truth_cases']) or '-'}"
+                     + (" ESCALATES" + ("" if r["before_escalation"] else " (warned after)")
+                        if r["escalates"] else "")) if truth else ""
+                print(f"  {r['case_id']} {r['warned_at'][:16]} {','.join(r['rules'])}{t}")
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from engine import backtest as bt
+    from streams.sources import open_source
+    try:
+        specs, det = bt.load_rules(args.rules)
+        old = bt.load_rules(args.compare) if args.compare else None
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    truth = bt.Truth.load(args.truth) if args.truth else None
+    prog = None if args.quiet else bt.stderr_progress()
+    new_run = bt.run([det], open_source(args.input), bt.rule_table(specs), prog)
+    rep = bt.report(new_run, truth, args.level)
+    print_report(rep, truth is not None)
+    if old is not None:
+        old_run = bt.run([old[1]], open_source(args.input), bt.rule_table(old[0]), prog)
+        rep["compare"] = bt.compare(new_run, old_run, truth, args.level)
+        rep["compare"]["old"] = bt.report(old_run, truth, args.level)["overall"]
+        print_compare(rep["compare"], truth is not None)
+    if args.out:
+        Path(args.out).write_text(json.dumps(rep, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print(f"\nreport saved to {args.out}", file=sys.stderr)
+    return 0
+
+
 def add_commands(subparsers) -> None:
     """Add ``rules lint`` and ``rules test`` to the ``yujing`` command's subparsers."""
     rules = subparsers.add_parser("rules", help="lint and test rule packs (rules/packs/*.yaml)")
@@ -61,13 +146,25 @@ def add_commands(subparsers) -> None:
     test.add_argument("--rule", action="append", help="only this rule id (repeatable)")
     test.add_argument("--verbose-tests", action="store_true", help="print passing tests too")
     test.set_defaults(func=cmd_test)
+    bt = subparsers.add_parser("backtest", help="replay a file through the pipeline with a rule "
+                               "folder: hits, warnings/day, precision/recall, lead time")
+    bt.add_argument("--rules", required=True, help="a folder of packs (or one pack file)")
+    bt.add_argument("--input", required=True, help="records (.jsonl, the simulator's output)")
+    bt.add_argument("--truth", help="the simulator's truth file (.truth.jsonl)")
+    bt.add_argument("--compare", metavar="OLD_DIR", help="also run these rules; show what changes")
+    bt.add_argument("--level", default="blue", choices=["blue", "yellow", "orange", "red"],
+                    help="the level (or above) that counts as warned for per-rule figures and the diff")
+    bt.add_argument("--out", help="save the report as JSON")
+    bt.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    bt.set_defaults(func=cmd_backtest)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry (``python -m engine.cli_rules lint``) until the lead wires it in."""
     p = argparse.ArgumentParser(prog="yujing")
     add_commands(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(["rules", *(argv if argv is not None else sys.argv[1:])])
+    argv = list(argv if argv is not None else sys.argv[1:])
+    args = p.parse_args(argv if argv[:1] == ["backtest"] else ["rules", *argv])
     return args.func(args)
 
 

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1, le=100_000)
     lateness_hours: float = Field(6.0, ge=0, description="watermark = newest event time - lateness")
     retention_days: float = Field(60.0, ge=31, description="cases and record ids older than this leave memory (the store keeps them); at least a case's 30-day idle time")
+    rules_dir: Path = Field(Path(__file__).resolve().parents[1] / "rules" / "packs",
+                            description="the rule packs (YAML) the engine runs and watches")
+    rules_poll_seconds: float = Field(2.0, gt=0, description="how often edited packs are reloaded")
     levels: LevelCuts = LevelCuts()
     fusion: Fusion = Fusion()
     sim_days: int = Field(30, ge=1, le=3660)

@@ -29,8 +29,14 @@ class Metrics:
                                    registry=r)
         self.open_cases = Gauge("yujing_open_cases", "Cases held in memory", registry=r)
         self.sse_clients = Gauge("yujing_sse_clients", "Console connections listening", registry=r)
+        self.pack_version = Gauge("yujing_rule_pack_version", "Version of each rule pack in use",
+                                  ["pack"], registry=r)
         self.event_time = Gauge("yujing_event_time_seconds",
                                 "Event time of the newest record processed (unix seconds)", registry=r)
+
+    def set_pack_versions(self, versions: dict[str, int]) -> None:
+        for pack, version in versions.items():
+            self.pack_version.labels(pack).set(version)
 
     def observe(self, out) -> None:
         """Count one pipeline ``Outputs``."""

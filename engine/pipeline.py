@@ -52,6 +52,7 @@ class Pipeline:
         self.hasher = hasher
         self.detectors = list(detectors)
         self._timed = [d for d in self.detectors if callable(getattr(d, "advance", None))]
+        self._learners = [d for d in self.detectors if callable(getattr(d, "observe_outcome", None))]
         self.book = book or WarningBook()
         self.linker = CaseLinker(hasher)
         self.lateness = lateness
@@ -93,6 +94,8 @@ class Pipeline:
             cid = self._seen[rec.record_id]
         if cid:
             out.case_of[rec.id] = cid
+            for d in self._learners:  # delayed labels: the outcome reaches the models
+                d.observe_outcome(cid, rec.outcome.value, rec.occurred_at, rec.record_id)
             w = self.book.close(cid, rec.outcome.value, rec.occurred_at)
             if w is not None:
                 out.warnings.append(w)

@@ -4,6 +4,10 @@ Batches flow source → pipeline → store (first) → push (second), so a warni
 shows is already stored.  Pacing follows event time at ``speed`` event-seconds per
 wall-second (0 = as fast as the CPU allows).  A failing store makes the runner wait and
 retry; nothing is dropped and memory does not grow, because the source is not read meanwhile.
+
+The centre's acts (签收, 分流, 办结... from engine/actions.py) come in through ``act``: an
+inbox the runner drains between batches, while pacing and after the input ends, so the
+pipeline stays single-threaded and every act meets the warning book in one definite order.
 """
 from __future__ import annotations
 
@@ -13,9 +17,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from sinks.store import Store, StoreBatch
+from sinks.store import AuditEntry, Store, StoreBatch
 from streams.errors import SinkError
+from streams.records import Warning
 from streams.sources import Item
+
+from . import lifecycle as lc
 
 from .metrics import Metrics
 from .pipeline import Outputs, Pipeline
@@ -52,7 +59,7 @@ class Runner:
     def __init__(self, pipeline: Pipeline, store: Store, *, metrics: Metrics, dead_letters=None,
                  publish=None, speed: float = 0.0, batch_size: int = 500,
                  max_batch_wait: float = 0.25, store_batch: int = 5000,
-                 max_store_wait: float = 0.5):
+                 max_store_wait: float = 0.5, desk: "lc.Desk | None" = None):
         self.pipeline, self.store, self.metrics = pipeline, store, metrics
         self.dead_letters = dead_letters
         self.publish = publish            # callable(event, data) for the console push
@@ -60,6 +67,112 @@ class Runner:
         self.store_batch, self.max_store_wait = store_batch, max_store_wait
         self.progress = Progress()
         self._pending: list[tuple[Outputs, list[Item], float]] = []  # processed, not yet stored
+        self.desk = desk                  # SLA timers and webhooks (engine/lifecycle.py)
+        if desk is not None:
+            desk.on_breach = lambda w: self._post(("breach", w), None)
+        self.last_acts = lc.LastActs()
+        self._inbox: list[tuple[object, asyncio.Future | None]] = []
+        self._wake = asyncio.Event()
+
+    # ---- the centre's acts ---------------------------------------------------------------------
+    def _post(self, item: object, fut: asyncio.Future | None) -> None:
+        self._inbox.append((item, fut))
+        self._wake.set()
+
+    async def act(self, act: "lc.Act", timeout: float = 30.0) -> dict[str, Any]:
+        """Apply one act in the runner's order; raises ``lifecycle.ActionError``."""
+        fut = asyncio.get_running_loop().create_future()
+        self._post(act, fut)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            raise lc.ActionError(503, "引擎繁忙(存储不可用?),请稍后重试") from None
+
+    async def serve_inbox(self, stop: asyncio.Event) -> None:
+        """After the input ends: keep applying acts until stopped."""
+        while not stop.is_set():
+            await self._idle(stop, 1.0)
+            await self._drain_inbox()
+
+    async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep until ``seconds`` pass, an act arrives or ``stop``."""
+        if self._inbox:
+            return
+        self._wake.clear()
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def _drain_inbox(self) -> None:
+        while self._inbox:
+            item, fut = self._inbox.pop(0)
+            try:
+                res = await (self._breach(item[1]) if isinstance(item, tuple) else self._apply(item))
+            except Exception as exc:  # ActionError, or a bug: the HTTP side answers either way
+                if fut is not None and not fut.done():
+                    fut.set_exception(exc)
+                elif not isinstance(exc, lc.ActionError):
+                    log.exception("applying %r failed", item)
+            else:
+                if fut is not None and not fut.done():
+                    fut.set_result(res)
+
+    async def _apply(self, act: "lc.Act") -> dict[str, Any]:
+        await self._flush()  # the store then holds every version the book has made
+        rows = await asyncio.to_thread(self.store.warning_history, act.warning_id)
+        if not rows:
+            raise lc.ActionError(404, "预警不存在", warning_id=act.warning_id)
+        cur = Warning.model_validate(rows[-1])
+        held = self.pipeline.book.open_warning(cur.case_id)
+        in_book = held is not None and held.id == cur.id and held.version >= cur.version
+        if in_book:
+            cur = held
+        policy = self.desk.policy if self.desk is not None else None
+        to = lc.check(cur, act, policy, self.last_acts.get(cur.id))
+        now = lc.wall_now()
+        out = Outputs()
+        if act.action == "close":
+            fb = lc.feedback_of(cur, act, now)
+            if in_book or held is None:  # the pipeline closes the case, as any feedback would
+                out = self.pipeline.process([Item(line=0, raw="", record=fb, source="console")])
+            else:
+                out.records.append(fb)
+            w = next((x for x in out.warnings if x.id == cur.id), None)
+            if w is None:  # the book no longer holds it (a restart): close the stored version
+                w = lc.closed_version(cur, act.outcome, now)
+                out.warnings.append(w)
+            entry = lc.audit(act, cur, w.version, to, now)
+        else:
+            w, entry = lc.advance(cur, act, to, now)
+            if in_book:
+                lc.adopt(self.pipeline.book, w)
+            out.warnings.append(w)
+        await self._store(out, [entry])
+        self.last_acts.note(entry)
+        self._pushed(out)
+        return {"warning": warning_view(w), "audit": audit_view(entry)}
+
+    async def _breach(self, w: Warning) -> dict[str, Any]:
+        """An SLA breach (fired by the desk) goes into the audit trail too."""
+        up = self.desk.policy.escalation(w.level.value, w.region_code) if self.desk else []
+        entry = AuditEntry(at=lc.wall_now(), warning_id=w.id, case_id=w.case_id,
+                           version=w.version, action="sla_breach", from_state=w.state,
+                           to_state=w.state, by="系统",
+                           note="超过签收时限,已推送" + "、".join(c.label for c in up) + "督办"
+                           if up else "超过签收时限")
+        await self._store(Outputs(), [entry])
+        return audit_view(entry)
+
+    def _pushed(self, out: Outputs) -> None:
+        self.metrics.observe(out)
+        for w in out.warnings:
+            if self.publish is not None:
+                self.publish("warning", warning_view(w))
+            if self.desk is not None:
+                self.desk.observe(w)
 
     async def play(self, items: Iterable[Item], stop: asyncio.Event) -> Progress:
         batch: list[Item] = []
@@ -80,7 +193,7 @@ class Runner:
                         await self._run_batch(batch, arrived)
                         batch = []
                     await self._flush()
-                    await _sleep_unless(stop, wait)
+                    await self._wait_paced(stop, wait)
             if not batch:
                 arrived = time.monotonic()
             batch.append(it)
@@ -96,7 +209,16 @@ class Runner:
             self.dead_letters.flush()
         return self.progress
 
+    async def _wait_paced(self, stop: asyncio.Event, seconds: float) -> None:
+        """Pacing: wait for the next record's time, applying acts meanwhile."""
+        until = time.monotonic() + seconds
+        while not stop.is_set() and (left := until - time.monotonic()) > 0:
+            await self._idle(stop, left)
+            await self._drain_inbox()
+
     async def _run_batch(self, batch: list[Item], arrived: float) -> None:
+        if self._inbox:
+            await self._drain_inbox()
         t = time.perf_counter()
         out = self.pipeline.process(batch)
         self.metrics.batch_seconds.observe(time.perf_counter() - t)
@@ -127,12 +249,14 @@ class Runner:
             for w in out.warnings:
                 if self.publish is not None:
                     self.publish("warning", warning_view(w))
+                if self.desk is not None:
+                    self.desk.observe(w)
                 self.metrics.push_latency.observe(now - arrived)
             self._count(batch, out)
 
-    async def _store(self, out: Outputs) -> None:
+    async def _store(self, out: Outputs, audit: list[AuditEntry] | None = None) -> None:
         sb = StoreBatch(records=out.records, signals=out.signals, warnings=out.warnings,
-                        rejects=out.rejects, record_cases=out.case_of)
+                        rejects=out.rejects, record_cases=out.case_of, audit=audit or [])
         delay = 0.5
         while True:
             try:
@@ -161,15 +285,14 @@ class Runner:
         self.metrics.open_cases.set(len(self.pipeline.linker.cases))
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
-        pass
-
-
 def warning_view(w) -> dict[str, Any]:
     """The JSON the console gets for a warning version (no clear personal data by construction)."""
     d = w.model_dump(mode="json")
     d["level_label"] = w.level.label
     return d
+
+
+def audit_view(a: AuditEntry) -> dict[str, Any]:
+    return {"id": a.id, "at": a.at.isoformat(), "warning_id": a.warning_id, "version": a.version,
+            "action": a.action, "from_state": a.from_state, "to_state": a.to_state, "by": a.by,
+            "unit": a.unit, "outcome": a.outcome, "note": a.note}

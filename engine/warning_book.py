@@ -107,6 +107,14 @@ class WarningBook:
         cs.warning = w
         return w
 
+    def adopt(self, w: Warning) -> None:
+        """A person acted on the warning (签收, 分流...): ``w`` is now the version new evidence
+        builds on (same id, next version, keeping its state). Ignored if the book holds another
+        warning for the case (or none)."""
+        cs = self._cases.get(w.case_id)
+        if cs is not None and cs.warning is not None and cs.warning.id == w.id:
+            cs.warning = w
+
     def open_cases(self) -> set[str]:
         return {cid for cid, cs in self._cases.items()
                 if cs.warning is not None and cs.warning.state != "closed"}

@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from sinks.sse import SseHub
 from sinks.store import Store
 
+from . import actions
 from .metrics import Metrics
 from .summary import summarise
 
@@ -54,7 +55,8 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
 
 
 def make_app(store: Store, hub: SseHub, metrics: Metrics, status: Callable[[], dict[str, Any]],
-             stop: asyncio.Event | None = None) -> Starlette:
+             stop: asyncio.Event | None = None, *, runner=None) -> Starlette:
+    """``runner`` (with its desk) adds the acts' routes (engine/actions.py) and 分流 hints."""
     page = CONSOLE.read_text(encoding="utf-8")
     screen_page = SCREEN.read_text(encoding="utf-8")
 
@@ -84,7 +86,14 @@ def make_app(store: Store, hub: SseHub, metrics: Metrics, status: Callable[[], d
         rows = await asyncio.to_thread(store.warning_history, request.path_params["wid"])
         if not rows:
             return JSONResponse({"error": "no such warning"}, status_code=404)
-        return JSONResponse({"id": request.path_params["wid"], "versions": rows})
+        out = {"id": request.path_params["wid"], "versions": rows}
+        if runner is not None:
+            out["audit"] = await asyncio.to_thread(store.audit_of, request.path_params["wid"])
+            if runner.desk is not None:
+                policy = runner.desk.policy
+                out["units"] = list(policy.units)
+                out["suggested_units"] = policy.suggest(rows[-1].get("dispute_kind"))
+        return JSONResponse(out)
 
     async def stream(request: Request) -> Response:
         async def gen():
@@ -106,7 +115,8 @@ def make_app(store: Store, hub: SseHub, metrics: Metrics, status: Callable[[], d
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[
+    acts = actions.routes(runner, store, JSONResponse) if runner is not None else []
+    return Starlette(routes=acts + [
         Route("/", console),
         Route("/screen", screen),
         Route("/api/summary", summary),

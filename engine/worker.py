@@ -9,8 +9,8 @@ versions are reproducible. The registries (grids → valid regions, 重点人员
 reads the whole compacted registries topic before the agent starts and keeps tailing it, and
 every partition's pipeline gets every registry record.
 
-Outputs per batch: the store first (the seam for the ClickHouse store, ``store=``), then the
-warning versions to the warnings topic keyed by case id and the rejects to the dead-letter topic
+Outputs per batch: the store first (``store=``: the embedded chDB or a ClickHouse server's
+``ServerStore``; records, signals, warnings, rejects), then the warning versions to the warnings topic keyed by case id and the rejects to the dead-letter topic
 with the reason in headers; then the producer is flushed; only then does the batch end, its
 events are acked and Faust may commit their offsets (Faust's commit flushes the producer again).
 Guarantee: at least once, with exact state. A crash after outputs but before the commit replays
@@ -19,12 +19,18 @@ the batch; the outputs of a replay are the same ids and versions, so idempotent 
 worker gets a partition (start, restart, rebalance) it first rebuilds that partition's pipeline
 by replaying the partition from its start up to the offset Faust resumes at, outputs discarded
 (they were produced before that offset was committed). The log is the state; replay cost grows
-with history until snapshots come (docs/kafka.md).
+with history until snapshots come (docs/kafka.md). Registry records go to the store once, as read.
+
+Back-pressure: a store that is slow or down (``SinkUnavailable``, e.g. a ClickHouse server down
+with its spool full) makes ``store_write`` wait and retry with backoff; the agent does not take
+the next batch, Faust's bounded stream buffer fills and the consumer stops fetching. Memory stays
+flat, nothing is produced or committed past what the store holds, nothing is dropped.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -32,7 +38,7 @@ import faust
 
 from sinks.store import StoreBatch
 from streams.codec import decode
-from streams.errors import RecordRejected
+from streams.errors import RecordRejected, SinkUnavailable
 from streams.sources import Item
 from streams.topics import (
     H_LEVEL, H_VERSION, H_WARNING_ID, Topics, headers,
@@ -63,8 +69,10 @@ class Engine:
         self._build = lambda: build_pipeline(settings)
         self.registry: list[Item] = []
         self.pipelines: dict[int, Pipeline] = {}
+        self.next_offset: dict[int, int] = {}   # per partition: the offset its state has reached
         self.ready = asyncio.Event()
-        self.counts = {"batches": 0, "items": 0, "warnings": 0, "rejects": 0}
+        self.counts = {"batches": 0, "items": 0, "warnings": 0, "rejects": 0, "store_waits": 0,
+                       "skipped": 0}
 
     def pipeline(self, partition: int) -> Pipeline:
         p = self.pipelines.get(partition)
@@ -80,17 +88,31 @@ class Engine:
 
     def process(self, partition: int, items: Sequence[Item]) -> Outputs:
         out = self.pipeline(partition).process(items)
+        if items:
+            self.next_offset[partition] = items[-1].line + 1
         self.counts["batches"] += 1
         self.counts["items"] += len(items)
         self.counts["warnings"] += len(out.warnings)
         self.counts["rejects"] += len(out.rejects)
         return out
 
+    def fresh(self, partition: int, items: list[Item]) -> list[Item]:
+        """Drop items this partition's state has already seen (a refetch after a rebalance)."""
+        done = self.next_offset.get(partition)
+        if done is None or partition not in self.pipelines:
+            return items
+        keep = [it for it in items if it.line >= done]
+        self.counts["skipped"] += len(items) - len(keep)
+        return keep
+
     async def ensure(self, bootstrap: str, topic: str, partition: int, first_offset: int) -> None:
-        """Rebuild a newly owned partition's state from offsets [start, first_offset)."""
-        if partition in self.pipelines:
+        """Make the partition's state be that of offsets [start, first_offset): kept if it is,
+        else rebuilt by replaying the partition (a gap means it missed records: rebuild too)."""
+        if partition in self.pipelines and self.next_offset.get(partition) == first_offset:
             return
+        self.forget([partition])
         p = self.pipeline(partition)
+        self.next_offset[partition] = first_offset
         if first_offset <= 0:
             return
         from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -116,9 +138,34 @@ class Engine:
         """A revoked partition's state is dropped: another worker owns its order now."""
         for p in partitions:
             self.pipelines.pop(p, None)
+            self.next_offset.pop(p, None)
 
 
-async def load_registries(engine: Engine, bootstrap: str, topic: str, poll: float = 0.5) -> None:
+async def store_write(store: Any, batch: StoreBatch, engine: Engine | None = None, *,
+                      base_delay: float = 0.2, max_delay: float = 5.0) -> None:
+    """Write ``batch`` to the store, waiting as long as the store is unavailable (back-pressure:
+    the caller takes no more input meanwhile). Errors other than ``SinkUnavailable`` propagate."""
+    if store is None or not len(batch):
+        return
+    delay, since = base_delay, None
+    while True:
+        try:
+            await asyncio.to_thread(store.write, batch)
+            if since is not None:
+                log.warning("store is back after %.1fs; going on", time.monotonic() - since)
+            return
+        except SinkUnavailable as exc:
+            if since is None:
+                since = time.monotonic()
+                log.warning("store unavailable, holding the stream until it returns: %s", exc)
+            if engine is not None:
+                engine.counts["store_waits"] += 1
+            await asyncio.sleep(delay)
+            delay = min(max_delay, delay * 2)
+
+
+async def load_registries(engine: Engine, bootstrap: str, topic: str, poll: float = 0.5,
+                          store: Any = None) -> None:
     """Read the registries topic from the start to its end (then set ``ready``) and keep tailing."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
     cons = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
@@ -143,6 +190,8 @@ async def load_registries(engine: Engine, bootstrap: str, topic: str, poll: floa
                      for tp in sorted(got) for m in got[tp]]
             if items:
                 engine.add_registry(items)
+                await store_write(store, StoreBatch(records=[i.record for i in items if i.record is not None]),
+                                  engine)
             if not engine.ready.is_set() and await _caught_up(cons, ends):
                 log.info("registries loaded: %d entries", len(engine.registry))
                 engine.ready.set()
@@ -184,9 +233,18 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
     engine = Engine(settings)
     app.yujing_engine = engine  # for tests and status
 
+    alive = Path(settings.data_dir) / "worker.alive"
+
+    @app.timer(5.0)
+    async def heartbeat() -> None:
+        """Liveness for container health checks: DATA_DIR/worker.alive, rewritten every 5 s."""
+        import json
+        alive.write_text(json.dumps({**engine.counts, "ready": engine.ready.is_set(),
+                                     "partitions": sorted(engine.pipelines), "at": time.time()}))
+
     @app.task
     async def registries() -> None:
-        await load_registries(engine, bootstrap, topics.registries)
+        await load_registries(engine, bootstrap, topics.registries, store=store)
 
     @app.agent(events, name="yujing-events")
     async def process(stream):
@@ -200,12 +258,14 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
             m = ev.message
             by_part.setdefault(m.partition, []).append(to_item(m.value, m.topic, m.partition, m.offset))
         for part, items in sorted(by_part.items()):
+            items = engine.fresh(part, items)
+            if not items:
+                continue
             await engine.ensure(bootstrap, topics.events, part, items[0].line)
             out = engine.process(part, items)
-            if store is not None:
-                await asyncio.to_thread(store.write, StoreBatch(
-                    records=out.records, signals=out.signals, warnings=out.warnings,
-                    rejects=out.rejects, record_cases=out.case_of))
+            await store_write(store, StoreBatch(
+                records=out.records, signals=out.signals, warnings=out.warnings,
+                rejects=out.rejects, record_cases=out.case_of), engine)
             for w in out.warnings:
                 await warnings.send(key=w.case_id.encode(), value=w.model_dump_json().encode(),
                                     headers=headers(**{H_WARNING_ID: w.id, H_VERSION: w.version,

@@ -17,7 +17,7 @@ from streams.ident import subdistrict_of
 from streams.records import TZ, Signal
 
 from .kinds import KINDS, Fire, Rule, RuleSpec
-from .lang.names import Env
+from .lang.names import RECORD, Env
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 PLACEHOLDERS = {"title", "words", "count", "window", "key", "baseline", "span_hours", "categories",
@@ -37,9 +37,11 @@ def key_function(key: str) -> Callable[[Env], list[str]]:
             return [f"{subdistrict_of(e.r.place.region_code)}:{a}"] if len(a) >= 4 else []
         return addr
     if key == "grid":
-        return lambda e: [getattr(e.r, "grid_id", None) or e.r.place.region_code]
+        grid_id = RECORD["grid_id"][2]
+        return lambda e: [grid_id(e) or e.r.place.region_code]
     if key == "camera":
-        return lambda e: [e.r.camera_id] if getattr(e.r, "camera_id", None) else []
+        camera_id = RECORD["camera_id"][2]
+        return lambda e: [camera_id(e)] if camera_id(e) else []
     if key.startswith("region:"):
         n = int(key.split(":", 1)[1])
         return lambda e: [e.r.place.region_code[:n]]
@@ -66,16 +68,48 @@ class PackDetector:
     name = "rules.packs"
 
     def __init__(self, specs: Iterable[RuleSpec], lateness: timedelta = timedelta(hours=6)):
-        self.rules: list[Rule] = [KINDS[s.kind](s, key_function(s.key)) for s in specs if s.enabled]
-        self.by_stream: dict[str, list[Rule]] = {}
-        for r in self.rules:
-            for st in r.spec.streams:
-                self.by_stream.setdefault(st, []).append(r)
-        self.timed = [r for r in self.rules if r.timers or r.spec.kind in ("threshold", "sequence")]
+        self._install([KINDS[s.kind](s, key_function(s.key)) for s in specs if s.enabled])
         self.lateness = lateness.total_seconds()
         self.max_t: float | None = None
         self.ext_wm: float | None = None
         self.late = 0
+
+    def _install(self, rules: list[Rule]) -> None:
+        self.rules = rules
+        self.by_stream: dict[str, list[Rule]] = {}
+        for r in rules:
+            for st in r.spec.streams:
+                self.by_stream.setdefault(st, []).append(r)
+        self.timed = [r for r in rules if r.timers or r.spec.kind in ("threshold", "sequence")]
+
+    def replace_rules(self, specs: Iterable[RuleSpec]) -> dict[str, list[str]]:
+        """Swap in a new rule set on a running detector (hot reload).
+
+        A rule with the same id and version as a running one takes over its window state,
+        timers and suppression (its other fields, e.g. score, may have changed); a new or
+        re-versioned rule starts empty.  The watermark is kept.  Call it between batches.
+        Returns the ids ``added``, ``removed``, ``restarted`` (version changed) and ``kept``.
+        """
+        old = {r.spec.id: r for r in self.rules}
+        new: list[Rule] = []
+        res: dict[str, list[str]] = {"added": [], "removed": [], "restarted": [], "kept": []}
+        for s in specs:
+            if not s.enabled:
+                continue
+            r = KINDS[s.kind](s, key_function(s.key))
+            prev = old.get(s.id)
+            if prev is None:
+                res["added"].append(s.id)
+            elif prev.spec.version == s.version and prev.spec.kind == s.kind:
+                r.restore(prev.snapshot())
+                res["kept"].append(s.id)
+            else:
+                res["restarted"].append(s.id)
+            new.append(r)
+        ids = {r.spec.id for r in new}
+        res["removed"] = sorted(i for i in old if i not in ids)
+        self._install(new)
+        return res
 
     @property
     def watermark(self) -> float | None:
@@ -121,7 +155,7 @@ class PackDetector:
             ev["key"] = f.key
         words: list[str] = []
         if f.env is not None and s.lex:
-            text = getattr(f.env.r, "text", "") or ""
+            text = RECORD["text"][2](f.env)
             for lx in s.lex:
                 for w in lx.find(text):
                     if w not in words:

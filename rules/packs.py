@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ class PackSet:
     lexicons: dict[str, Lexicon] = field(default_factory=dict)
     errors: list[RuleError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    packs: dict[str, dict] = field(default_factory=dict)   # name -> file, version, sha (content)
 
 
 def _lexicon_dirs(d: Path) -> list[Path]:
@@ -109,6 +111,9 @@ def _load_file(src: Source, ps: PackSet, lexicons: dict[str, Lexicon], seen: dic
     if not isinstance(pack, str) or not _ID.match(pack):
         ps.errors.append(src.error(doc.nodes.get("pack", doc.node), "pack: needs a name like min_zhuan_xing"))
         return
+    v = doc.get("version", 1)
+    ps.packs[pack] = {"file": src.name, "version": v if isinstance(v, int) and not isinstance(v, bool) else 1,
+                      "sha": hashlib.sha256(src.text.encode("utf-8")).hexdigest()[:12]}
     inline = doc.get("lexicons") or MDict()
     if not isinstance(inline, MDict):
         ps.errors.append(src.error(doc.nodes["lexicons"], "lexicons: is a mapping of name to a list of words"))

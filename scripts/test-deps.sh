@@ -9,6 +9,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || need+=(fonts-wqy-microhei)
 PATH="$PATH:/usr/sbin" command -v clickhouse-server >/dev/null 2>&1 || need+=(clickhouse-server)
 command -v clickhouse-client >/dev/null 2>&1 || need+=(clickhouse-client)
+# Debian's docker-compose 1.29.2: tests/test_compose.py validates docker-compose.yml offline with it
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != "0" ]; then
   echo "test-deps: missing ${need[*]} and not root; install them with apt-get" >&2

@@ -23,7 +23,7 @@ from streams.records import Feedback
 from . import schema
 from .schema import DB
 from .store import (
-    StoreBatch, feedback_columns, record_columns, reject_columns, signal_columns, signal_row,
+    StoreBatch, audit_columns, feedback_columns, record_columns, reject_columns, signal_columns, signal_row,
     warning_columns, warning_row,
 )
 
@@ -48,6 +48,10 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
     "rejects": pa.schema([("reason", _S), ("field", _S), ("detail", _S), ("raw", _S),
                           ("source", _S), ("line", pa.int64()), ("record_id", _S),
                           ("at", _TS)]),
+    "audit": pa.schema([("id", _S), ("at", _TS), ("warning_id", _S), ("case_id", _S),
+                        ("version", pa.uint32()), ("action", _S), ("from_state", _S),
+                        ("to_state", _S), ("by", _S), ("unit", _S), ("outcome", _S),
+                        ("note", _S)]),
 }
 
 def _epoch_ms(values: list[datetime]) -> pa.Array:
@@ -174,6 +178,8 @@ class ChdbStore:
                 self._insert("warnings", warning_columns(batch.warnings))
             if batch.rejects:
                 self._insert("rejects", reject_columns(batch.rejects))
+            if batch.audit:
+                self._insert("audit", audit_columns(batch.audit))
 
     def flush(self) -> None:
         """Nothing to do: each chDB insert is written as a part before ``write`` returns."""
@@ -218,6 +224,10 @@ class ChdbStore:
         for r in rows:
             r["body"] = json.loads(r["body"])
         return rows
+
+    def audit_of(self, warning_id: str) -> list[dict]:
+        return self.query(f"SELECT * FROM {DB}.audit FINAL WHERE warning_id = {{w:String}}"
+                          f" ORDER BY at, version, id", {"w": warning_id})
 
     def counts(self) -> dict[str, int]:
         parts = " UNION ALL ".join(f"SELECT '{t}' AS t, count() AS n FROM {DB}.{t} FINAL"

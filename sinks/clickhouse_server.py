@@ -33,7 +33,7 @@ from streams.records import TZ, Feedback
 from . import schema
 from .spool import DEFAULT_MAX_BYTES, Spool
 from .store import (
-    StoreBatch, feedback_columns, record_columns, reject_columns, signal_columns, signal_row,
+    StoreBatch, audit_columns, feedback_columns, record_columns, reject_columns, signal_columns, signal_row,
     warning_columns, warning_row,
 )
 from .writer import Block, Delivery
@@ -68,6 +68,8 @@ def block_of(batch: StoreBatch) -> Block:
         add("warnings", warning_columns(batch.warnings))
     if batch.rejects:
         add("rejects", reject_columns(batch.rejects))
+    if batch.audit:
+        add("audit", audit_columns(batch.audit))
     return out
 
 
@@ -248,6 +250,12 @@ class ServerStore:
         for r in rows:
             r["body"] = json.loads(r["body"])
         return rows
+
+    def audit_of(self, warning_id: str) -> list[dict]:
+        return self.query(f"SELECT {self._cols('audit')} FROM {self.db}.audit FINAL"
+                          f" WHERE warning_id = {{w:String}}"
+                          f" ORDER BY {schema.order_time('at', self.caps)}, version, id",
+                          {"w": warning_id})
 
     def counts(self) -> dict[str, int]:
         parts = " UNION ALL ".join(f"SELECT '{t}' AS t, count() AS n FROM {self.db}.{t} FINAL"

@@ -189,8 +189,22 @@ _V1 = (
     ), "ReplacingMergeTree ORDER BY (reason, key)"),
 )
 
+# v2: the closed loop's audit trail (engine/lifecycle.py). One row per act on a warning: who
+# (an operator's account name, never a citizen's data), what, when (wall clock: this is the
+# centre's work, not detection), the state moved from/to, the unit dispatched to, the outcome
+# and a note (ID numbers and phones masked before they get here). ``id`` is deterministic
+# (warning, version, action), so a retried write collapses.
+_V2 = (
+    Table("audit", (
+        Col("id", S), Col("at", TIME), Col("warning_id", S), Col("case_id", S),
+        Col("version", "UInt32"), Col("action", LC), Col("from_state", LC), Col("to_state", LC),
+        Col("by", S), Col("unit", S), Col("outcome", LC), Col("note", S),
+    ), "ReplacingMergeTree ORDER BY (warning_id, id)"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, signals, warnings, feedback, rejects", _V1),
+    Migration(2, "audit", _V2),
 )
 LATEST = MIGRATIONS[-1].version
 SCHEMA_VERSION_DDL = render(SCHEMA_VERSION, MODERN)[0]  # kept for callers of the old name

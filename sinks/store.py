@@ -8,10 +8,34 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from streams.codec import Reject, encode
 from streams.records import Feedback, Signal, Warning
+
+
+@dataclass(slots=True)
+class AuditEntry:
+    """One act on a warning (``engine.lifecycle``): stored in the ``audit`` table.
+
+    ``by`` is the operator's account name; ``note`` must arrive with personal data masked."""
+
+    at: datetime
+    warning_id: str
+    case_id: str
+    version: int          # the warning version the act produced (or saw, for an SLA breach)
+    action: str           # ack | dispatch | handling | close | sla_breach
+    from_state: str
+    to_state: str
+    by: str
+    unit: str = ""
+    outcome: str = ""
+    note: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.warning_id}#{self.version}#{self.action}"
 
 
 @dataclass(slots=True)
@@ -27,9 +51,11 @@ class StoreBatch:
     warnings: list[Warning] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     record_cases: dict[str, str] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.records) + len(self.signals) + len(self.warnings) + len(self.rejects)
+        return (len(self.records) + len(self.signals) + len(self.warnings) + len(self.rejects)
+                + len(self.audit))
 
 
 @runtime_checkable
@@ -55,6 +81,9 @@ class Store(Protocol):
 
     def get_records(self, ids: Sequence[str]) -> list[dict]:
         """Stored records by id (clear personal data: for authorised case views only)."""
+
+    def audit_of(self, warning_id: str) -> list[dict]:
+        """The audit rows of one warning, oldest first."""
 
 
 # ---- column builders (model objects -> {column: [values]}) -----------------------------------
@@ -133,6 +162,23 @@ def warning_columns(items: Sequence[Warning]) -> dict[str, list]:
         "state": [w.state for w in items],
         "first_at": [w.first_at for w in items],
         "updated_at": [w.updated_at for w in items],
+    }
+
+
+def audit_columns(items: Sequence[AuditEntry]) -> dict[str, list]:
+    return {
+        "id": [a.id for a in items],
+        "at": [a.at for a in items],
+        "warning_id": [a.warning_id for a in items],
+        "case_id": [a.case_id for a in items],
+        "version": [a.version for a in items],
+        "action": [a.action for a in items],
+        "from_state": [a.from_state for a in items],
+        "to_state": [a.to_state for a in items],
+        "by": [a.by for a in items],
+        "unit": [a.unit for a in items],
+        "outcome": [a.outcome for a in items],
+        "note": [a.note for a in items],
     }
 
 

@@ -71,6 +71,16 @@ class TimedDetector(Detector, Protocol):
     def advance(self, watermark: datetime) -> list[Signal]: ...
 
 
+class LearningDetector(Detector, Protocol):
+    """A detector that learns from the centre's outcomes (delayed labels): the pipeline calls
+    ``observe_outcome`` when feedback names one of its cases, days or weeks after scoring;
+    ``record_id`` is the record the feedback names (for an escalation, the escalation itself,
+    which must not be learned as its own precursor)."""
+
+    def observe_outcome(self, case_id: str, outcome: str, at: datetime,
+                        record_id: str | None = None) -> None: ...
+
+
 def signal_id(detector: str, rule_id: str, record_id: str) -> str:
     """Deterministic: the same record through the same rule always gives the same id."""
     h = hashlib.blake2b(f"{detector}|{rule_id}|{record_id}".encode(), digest_size=10)

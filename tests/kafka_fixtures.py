@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,13 +52,87 @@ def kafka_broker() -> KafkaBroker:
     return shared_broker()
 
 
+def fresh_topics(bootstrap: str, partitions: int = 4) -> Topics:
+    """Topics under a new prefix, created with ``partitions`` events/warnings partitions."""
+    from engine.cli_kafka import create_topics
+    topics = Topics(f"t{uuid.uuid4().hex[:10]}")
+    create_topics(bootstrap, topics, partitions)
+    return topics
+
+
 @pytest.fixture
 def kafka_topics(kafka_broker) -> Topics:
     """A fresh set of topics (own prefix, created) so tests never see each other's messages."""
-    from engine.cli_kafka import create_topics
-    topics = Topics(f"t{uuid.uuid4().hex[:10]}")
-    create_topics(kafka_broker.bootstrap, topics, 4)
-    return topics
+    return fresh_topics(kafka_broker.bootstrap, 4)
+
+
+@contextmanager
+def worker_process(bootstrap: str, prefix: str, data_dir, log_path, *extra: str):
+    """``yujing worker`` as a subprocess; SIGTERM (then SIGKILL) when the block ends."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli_kafka", "worker", "--bootstrap", bootstrap,
+                             "--topic-prefix", prefix, "--data-dir", str(data_dir), "-l", "info", *extra],
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def reference(lines: list[str], data_dir, partitions: int = 4) -> tuple[list[tuple], set[str]]:
+    """The in-process reference of an uninterrupted run: one ``Pipeline`` per partition over the
+    same records (registries first). (warnings as (id, version, level, score, case), record ids)."""
+    from engine.app import build_pipeline
+    from engine.config import load_settings
+    from streams.sources import decode_lines
+    from streams.topics import partition_for, route, subdistrict_key
+    items = list(decode_lines(lines, source="ref"))
+    settings = load_settings(data_dir=data_dir)
+    registry = [i for i in items if i.record is not None and route(i.record) == "registries"]
+    by_part: dict[int, list] = {}
+    where: dict[str, str] = {}
+    for it in items:
+        rec = it.record
+        if rec is None or route(rec) == "registries":
+            continue
+        sub = subdistrict_key(rec) or where.get(getattr(rec, "record_id", None) or "")
+        where[rec.id] = sub
+        by_part.setdefault(partition_for(sub, partitions), []).append(it)
+    warnings, records = [], {i.record.id for i in registry}
+    for items_p in by_part.values():
+        p = build_pipeline(settings)
+        p.process(registry)
+        out = p.process(items_p)
+        warnings += [(w.id, w.version, w.level.value, round(w.score, 9), w.case_id) for w in out.warnings]
+        records |= {r.id for r in out.records}
+    return warnings, records
+
+
+def warning_versions(msgs) -> set[tuple[str, int]]:
+    """Distinct (warning id, version) of warnings-topic messages (from headers)."""
+    return {(headers_of(m)["yujing-warning-id"], int(headers_of(m)["yujing-version"])) for m in msgs}
+
+
+def wait_until(check, timeout: float, what: str, *procs, logs=(), every: float = 0.5):
+    """Poll ``check()`` until truthy; fail with the workers' logs on timeout or a worker exit."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        dead = [p for p in procs if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            tails = "\n".join(Path(p).read_text(errors="replace")[-3000:] for p in logs)
+            raise AssertionError(f"{what}: {'a worker exited' if dead else 'timed out'}\n{tails}")
+        time.sleep(every)
 
 
 def read_all(bootstrap: str, *topics: str, idle_ms: int = 1500) -> dict[str, list]:
@@ -86,4 +164,5 @@ def yujing_kafka(*args: str, timeout: float = 120) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-__all__ = ["kafka_broker", "kafka_topics", "read_all", "headers_of", "shared_broker", "yujing_kafka"]
+__all__ = ["kafka_broker", "kafka_topics", "fresh_topics", "read_all", "headers_of", "shared_broker",
+           "yujing_kafka", "worker_process", "reference", "warning_versions", "wait_until"]

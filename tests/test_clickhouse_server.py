@@ -147,7 +147,7 @@ def test_open_with_server_down_is_sink_unavailable(tmp_path):
 
 def test_url_and_constructor_forms(clickhouse_server, fresh_db):
     a = ServerStore(f"clickhouse://default:@127.0.0.1:{clickhouse_server.tcp_port}/{fresh_db}")
-    assert (a.host, a.port, a.db, a.schema_version) == ("127.0.0.1", clickhouse_server.tcp_port, fresh_db, 1)
+    assert (a.host, a.port, a.db, a.schema_version) == ("127.0.0.1", clickhouse_server.tcp_port, fresh_db, schema.LATEST)
     a.close()
     b = ServerStore(port=clickhouse_server.tcp_port, database=fresh_db)
     assert b.counts() == {"records": 0, "signals": 0, "warnings": 0, "feedback": 0, "rejects": 0}
@@ -218,18 +218,18 @@ def test_server_version_picks_the_ddl(store):
     assert ("records", "stored_at_ms") not in got and ("records", "key") not in got
     assert ("rejects", "key") in got  # materialized hash of a reject's origin
     assert {t for t, _ in got} == {"records", "signals", "warnings", "feedback", "rejects",
-                                   "schema_version"}
+                                   "audit", "schema_version"}
 
 
 def test_schema_version_table(store):
     rows = q(store, "SELECT version, description, applied_at FROM yujing.schema_version FINAL")
-    assert [(r["version"], r["description"]) for r in rows] == \
-        [(1, "records, signals, warnings, feedback, rejects")]
+    assert sorted((r["version"], r["description"]) for r in rows) == \
+        [(1, "records, signals, warnings, feedback, rejects"), (2, "audit")]
     age = datetime.now(TZ) - rows[0]["applied_at"]
     assert timedelta(0) <= age < timedelta(hours=1)
 
 
-V2 = schema.Migration(2, "records.channel, warnings.acked_at", (
+V2 = schema.Migration(schema.LATEST + 1, "records.channel, warnings.acked_at", (
     schema.AddColumn("records", schema.Col("channel", "LowCardinality(String)", "DEFAULT ''"), "source"),
     schema.AddColumn("warnings", schema.Col("acked_at", schema.TIME)),
 ))
@@ -239,16 +239,16 @@ def test_forward_migration(store, fresh_db):
     """v1 with data in it, then v2 adds columns: the data stays and each step runs once, even
     when a crash had cut v2 short after its first ALTER (no version row written)."""
     run, caps = store.execute, store.caps
-    assert schema.migrate(run, store.query, caps, fresh_db, schema.MIGRATIONS) == 1
+    assert schema.migrate(run, store.query, caps, fresh_db, schema.MIGRATIONS) == schema.LATEST
     ms = ("", "") if caps.modern else (", occurred_at_ms", ", 5")
     run(f"INSERT INTO {fresh_db}.records (id, kind, region_code, source, body, occurred_at{ms[0]})"
         f" SELECT 'r1', 'call', '', 'x', '{{}}', toDateTime('2026-05-01 09:30:00', 'Asia/Shanghai'){ms[1]}")
     for stmt in schema.render(V2.steps[0], caps, fresh_db):  # the crash: step 1 done, no row
         run(stmt)
-    assert schema.migrate(run, store.query, caps, fresh_db, schema.MIGRATIONS + (V2,)) == 2
-    assert schema.migrate(run, store.query, caps, fresh_db, schema.MIGRATIONS + (V2,)) == 2
+    assert schema.migrate(run, store.query, caps, fresh_db, schema.MIGRATIONS + (V2,)) == schema.LATEST + 1
+    assert schema.migrate(run, store.query, caps, fresh_db, schema.MIGRATIONS + (V2,)) == schema.LATEST + 1
     versions = store.query(f"SELECT version FROM {fresh_db}.schema_version ORDER BY version")
-    assert [r["version"] for r in versions] == [1, 2]
+    assert [r["version"] for r in versions] == list(range(1, schema.LATEST + 2))
     cols = [r["name"] for r in store.query(
         f"SELECT name FROM system.columns WHERE database = '{fresh_db}' AND table = 'records'")]
     assert cols[cols.index("source") + 1] == "channel"

@@ -85,3 +85,33 @@ def test_bad_input_is_rejected_counted_dead_lettered_and_the_run_goes_on(tmp_pat
     dead = (data / "dead-letters" / "rejects.jsonl").read_text(encoding="utf-8").splitlines()
     assert Counter(json.loads(d)["reason"] for d in dead) == expected
     assert all(json.loads(d)["line"] for d in dead), "each dead letter names its line"
+
+
+def test_edited_rule_pack_is_reloaded_on_a_running_engine_and_a_broken_one_refused(tmp_path):
+    import shutil
+
+    from .engine_proc import ROOT
+    packs = tmp_path / "packs"
+    shutil.copytree(ROOT / "rules" / "packs", packs)
+    cfg = tmp_path / "yujing.yaml"
+    cfg.write_text(f"rules_dir: {packs}\nrules_poll_seconds: 0.2\n", encoding="utf-8")
+    pack = packs / "fang_ni_shui.yaml"
+
+    def version(base):
+        return _metric(httpx.get(base + "/metrics").text, "yujing_rule_pack_version", pack="fang_ni_shui")
+
+    with yujing_run(tmp_path / "data", "--config", str(cfg), "--days", "2", "--scale", "0.2",
+                    "--speed", "1") as (base, proc):
+        assert version(base) == 1
+        text = pack.read_text(encoding="utf-8")
+        pack.write_text(text.replace("pack: fang_ni_shui\n", "pack: fang_ni_shui\nversion: 2\n", 1),
+                        encoding="utf-8")
+        wait_for(lambda: version(base) == 2, 20, "the edited pack's version in /metrics")
+        pack.write_text(text.replace("when: alert_type", "when: alert_typo", 1), encoding="utf-8")
+        import time
+        time.sleep(2)
+        assert version(base) == 2, "a pack failing lint is refused; the running one stays"
+        code, _ = stop(proc)
+    log = next(tmp_path.glob("yujing-*.log")).read_text(encoding="utf-8")
+    assert "fang_ni_shui.yaml:" in log and "alert_typo" in log, "the refusal names file and line"
+    assert code == 0

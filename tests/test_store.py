@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from sinks.schema import LATEST
+
 from sinks.store import Store, StoreBatch
 from streams.codec import Reject
 from streams.codes import Level
@@ -102,7 +104,7 @@ def q(store, sql: str, params: dict | None = None) -> list[dict]:
 
 def test_is_a_store(store):
     assert isinstance(store, Store)
-    assert q(store, "SELECT max(version) AS v FROM yujing.schema_version")[0]["v"] == 1
+    assert q(store, "SELECT max(version) AS v FROM yujing.schema_version")[0]["v"] == LATEST
 
 
 def test_every_table_round_trips(store):
@@ -282,7 +284,7 @@ def test_data_survives_a_restart(tmp_path):
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got == {"counts": {"records": 8, "feedback": 1, "signals": 2, "warnings": 2, "rejects": 2},
                    "rejects": {"bad_phone": 1, "malformed_json": 1}, "hist_ok": True,
-                   "records": 8, "schema_rows": 1}  # migrations not re-applied on reopen
+                   "records": 8, "schema_rows": LATEST}  # migrations not re-applied on reopen
 
 
 def test_second_process_gets_a_clear_error(tmp_path):

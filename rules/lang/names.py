@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from streams.records import TZ
+from streams.records import TZ, Call, GridEvent, VideoAlert
 
 ALL = ("grid_event", "call", "video_alert")
 Getter = Callable[["Env"], Any]
+_MODELS = (GridEvent, Call, VideoAlert)
 
 
 class Env:
     """One record under evaluation; derived values are computed once and cached."""
 
-    __slots__ = ("r", "c", "_cache")
+    __slots__ = ("r", "c", "t", "_cache")
 
     def __init__(self, record: Any, case: Any):
-        self.r, self.c, self._cache = record, case, {}
+        self.r, self.c, self.t, self._cache = record, case, type(record), {}
 
     def local(self):
         t = self._cache.get("local")
@@ -34,24 +35,45 @@ class Env:
         if v is None:
             c = self.c
             reg = getattr(c, "key_persons", None) or {}
-            if reg:
-                v = ([reg[k] for k in sorted(c.party_keys) if k in reg],
-                     [reg[k] for k in sorted(c.new_party_keys) if k in reg])
+            if reg:   # (sort only what is found: most parties are nobody's key person)
+                v = ([reg[k] for k in sorted(k for k in c.party_keys if k in reg)],
+                     [reg[k] for k in sorted(k for k in c.new_party_keys if k in reg)])
             else:
                 v = ([], [])
             self._cache["kp"] = v
         return v
 
 
-def _code(attr: str, default: str = "") -> Getter:
-    def get(e: Env) -> str:
-        v = getattr(e.r, attr, None)
-        return default if v is None else getattr(v, "value", v)
+def _field(attr: str, default: Any, code: bool = False, fix: Callable[[Any], Any] | None = None) -> Getter:
+    """A record field, read without a miss: the record models that lack it return ``default``
+    at once (``getattr`` with a default on a pydantic model that lacks the field goes through
+    its slow ``__getattr__``).  Codes read their wire value through ``_value_`` (``.value`` is a
+    slow descriptor).  Records of other types (stand-ins in tests) take the generic path."""
+    has = frozenset(m for m in _MODELS if attr in m.model_fields)
+    lacks = frozenset(_MODELS) - has
+
+    def get(e: Env) -> Any:
+        t = e.t
+        if t in has:
+            v = getattr(e.r, attr)
+        elif t in lacks:
+            return default
+        else:
+            v = getattr(e.r, attr, None)
+        if v is None:
+            return default
+        if code:
+            v = getattr(v, "_value_", v)
+        return v if fix is None else fix(v)
     return get
 
 
+def _code(attr: str, default: str = "") -> Getter:
+    return _field(attr, default, code=True)
+
+
 def _plain(attr: str, default: Any) -> Getter:
-    return lambda e: getattr(e.r, attr, default)
+    return _field(attr, default)
 
 
 def _entries(kind: str | None = None, category: str | None = None) -> Getter:
@@ -65,7 +87,7 @@ def _entries(kind: str | None = None, category: str | None = None) -> Getter:
 # name -> (type, streams, getter)
 RECORD: dict[str, tuple[str, tuple[str, ...], Getter]] = {
     "kind": ("str", ALL, lambda e: e.r.kind),
-    "text": ("str", ALL, lambda e: getattr(e.r, "text", "") or ""),
+    "text": ("str", ALL, _field("text", "")),
     "region": ("str", ALL, lambda e: e.r.place.region_code),
     "address": ("str", ALL, lambda e: e.r.place.address),
     "source": ("str", ALL, _plain("source", "")),
@@ -82,12 +104,12 @@ RECORD: dict[str, tuple[str, tuple[str, ...], Getter]] = {
     "line": ("str", ("call",), _code("line")),
     "call_type": ("str", ("call",), _code("call_type")),
     "disposition": ("str", ("call",), _code("disposition")),
-    "party_count": ("num", ("grid_event", "call"), lambda e: len(getattr(e.r, "parties", ()))),
+    "party_count": ("num", ("grid_event", "call"), _field("parties", 0, fix=len)),
     "camera_id": ("str", ("video_alert",), _plain("camera_id", "")),
     "alert_type": ("str", ("video_alert",), _code("alert_type")),
     "confidence": ("num", ("video_alert",), _plain("confidence", 0.0)),
     "head_count": ("num", ("video_alert",), _plain("head_count", 0)),
-    "matched": ("bool", ("video_alert",), lambda e: getattr(e.r, "matched", None) is not None),
+    "matched": ("bool", ("video_alert",), _field("matched", False, fix=lambda v: True)),
 }
 
 CASE: dict[str, tuple[str, Getter]] = {

@@ -1,0 +1,214 @@
+"""Kafka runtime benchmark on a real broker (tests/kafka_broker.py), side by side in one run.
+
+- raw aiokafka consumer that only decodes (the limit on this machine);
+- a minimal Faust agent that only decodes, batched with ``take_events`` (the framework's floor);
+- ``yujing worker`` with all detectors and the embedded chDB store (one, then two on 8 partitions);
+- end-to-end latency, record produced -> its warning read from the warnings topic, at 1,000 records/s.
+
+Worker rates are measured from the group's committed offsets (polled every 0.2 s), from the
+first commit to the last, so start-up and the registry load are not counted.
+
+    .venv/bin/python benchmarks/bench_kafka.py      # about 4 minutes; writes results/kafka.json
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import save  # noqa: E402
+from engine.cli_kafka import create_topics  # noqa: E402
+from engine.kafka_ingest import Ingest, ingest, producer  # noqa: E402
+from streams.codec import decode  # noqa: E402
+from streams.simulate import SimConfig, generate  # noqa: E402
+from streams.sources import decode_lines  # noqa: E402
+from streams.topics import Topics  # noqa: E402
+
+CITY = SimConfig(days=10, scale=1.0)        # ~42k lines
+LATENCY_CITY = SimConfig(days=30, scale=1.0, seed=11)
+LATENCY_SECONDS = 25
+
+
+def raw_consumer(bootstrap: str, topic: str, total: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    async def run() -> float:
+        cons = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+        await cons.start()
+        n, t0 = 0, None
+        try:
+            while n < total:
+                got = await cons.getmany(timeout_ms=1000, max_records=10000)
+                t0 = t0 or time.perf_counter()
+                for msgs in got.values():
+                    for m in msgs:
+                        decode(m.value)
+                        n += 1
+        finally:
+            await cons.stop()
+        return n / (time.perf_counter() - t0)
+    return asyncio.run(run())
+
+
+FAUST_FLOOR = """
+import sys, time, os, faust
+from streams.codec import decode
+bootstrap, topic, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
+app = faust.App("floor-" + topic, broker="kafka://" + bootstrap, store="memory://", web_enabled=False,
+                broker_session_timeout=6, broker_heartbeat_interval=1, consumer_auto_offset_reset="earliest",
+                topic_allow_declare=False, topic_disable_leader=True, datadir=sys.argv[4])
+t = app.topic(topic, key_serializer="raw", value_serializer="raw")
+state = {"n": 0, "t0": None}
+@app.agent(t)
+async def floor(stream):
+    async for batch in stream.take_events(500, within=0.2):
+        state["t0"] = state["t0"] or time.perf_counter()
+        for ev in batch:
+            decode(ev.message.value)
+        state["n"] += len(batch)
+        if state["n"] >= total:
+            os.write(1, f"RATE {state['n'] / (time.perf_counter() - state['t0'])}\\n".encode())
+            os._exit(0)
+from faust.worker import Worker
+Worker(app, loglevel="warn", quiet=True).execute_from_commandline()
+"""
+
+
+def faust_floor(bootstrap: str, topic: str, total: int, tmp: Path) -> float:
+    res = subprocess.run([sys.executable, "-c", FAUST_FLOOR, bootstrap, topic, str(total), str(tmp / "floor")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if res.returncode != 0 or "RATE" not in res.stdout:
+        raise RuntimeError(res.stdout[-2000:] + res.stderr[-3000:])
+    return float(res.stdout.split("RATE", 1)[1].split()[0])
+
+
+def start_worker(bootstrap: str, prefix: str, group: str, data: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "engine.cli_kafka", "worker", "--bootstrap", bootstrap,
+                             "--topic-prefix", prefix, "--group", group, "--data-dir", str(data), *extra],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data.with_suffix(".log"), "w"),
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def stop(procs) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def worker_rate(bootstrap: str, topics: Topics, group: str, total: int, tmp: Path, n: int) -> float:
+    from kafka import KafkaAdminClient
+    procs = [start_worker(bootstrap, topics.prefix, group, tmp / f"{group}-{i}") for i in range(n)]
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    first = None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            offs = admin.list_group_offsets({group: None}).get(group, {})
+            done = sum(o.offset for tp, o in offs.items() if tp.topic == topics.events)
+            now = time.perf_counter()
+            if done and first is None:
+                first = (now, done)
+            if done >= total:
+                return (done - first[1]) / (now - first[0])
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"a worker exited; see {tmp}")
+            time.sleep(0.2)
+        raise RuntimeError("workers did not finish in 300 s")
+    finally:
+        admin.close()
+        stop(procs)
+
+
+def latency(bootstrap: str, tmp: Path) -> dict:
+    """Warnings' delay behind the newest record they include, at 1,000 records/s."""
+    import json
+
+    from kafka import KafkaConsumer
+    topics = Topics("lat")
+    create_topics(bootstrap, topics, 4)
+    items = [i for i in decode_lines(generate(LATENCY_CITY), source="lat") if i.record is not None]
+    reg = [i for i in items if i.record.kind in ("grid", "key_person", "camera", "site")]
+    events = [i for i in items if i not in reg][:1000 * LATENCY_SECONDS]
+    ingest(reg, bootstrap, topics, progress=None)
+    proc = start_worker(bootstrap, topics.prefix, "lat-worker", tmp / "lat", "--within", "0.05")
+    arrived: dict[tuple, float] = {}
+    stop_ev = threading.Event()
+
+    def read() -> None:
+        cons = KafkaConsumer(topics.warnings, bootstrap_servers=bootstrap, group_id=None,
+                             auto_offset_reset="earliest", fetch_max_wait_ms=10)
+        while not stop_ev.is_set():
+            for msgs in cons.poll(timeout_ms=50).values():
+                now = time.time()
+                for m in msgs:
+                    w = json.loads(m.value)
+                    arrived.setdefault((w["id"], w["version"]), (now, w["record_ids"]))
+        cons.close()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        time.sleep(12)   # the worker joins its group and loads the registries
+        sent: dict[str, float] = {}
+        ing = Ingest(bootstrap, topics, rate=1000, progress=None,
+                     producer_factory=lambda b: producer(b, linger_ms=2))
+        for n, it in enumerate(events, 1):
+            ing.rate.wait(n)
+            ing.publish(it)
+            sent[it.record.id] = time.time()
+        ing.prod.flush()
+        time.sleep(5)
+    finally:
+        stop_ev.set()
+        stop([proc])
+    lat = sorted(1000 * (t - max(sent[r] for r in ids if r in sent))
+                 for t, ids in arrived.values() if any(r in sent for r in ids))
+    pick = lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 1)  # noqa: E731
+    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "warnings": len(lat),
+            "records": len(events), "worker_within_s": 0.05}
+
+
+def main() -> None:
+    from tests.kafka_broker import KafkaBroker
+    t_all = time.monotonic()
+    with KafkaBroker() as broker, tempfile.TemporaryDirectory() as tmpd:
+        tmp, bootstrap = Path(tmpd), broker.bootstrap
+        topics = Topics("bench")
+        create_topics(bootstrap, topics, 8)
+        summary = ingest(decode_lines(generate(CITY), source="bench"), bootstrap, topics, progress=None)
+        total = sum(int(v) for v in summary["events_by_partition"].values())
+        print(f"{total} events on 8 partitions", file=sys.stderr)
+        raw = raw_consumer(bootstrap, topics.events, total)
+        print(f"raw {raw:,.0f}/s", file=sys.stderr)
+        floor = faust_floor(bootstrap, topics.events, total, tmp)
+        print(f"faust floor {floor:,.0f}/s", file=sys.stderr)
+        one = worker_rate(bootstrap, topics, "one", total, tmp, 1)
+        print(f"one worker {one:,.0f}/s", file=sys.stderr)
+        two = worker_rate(bootstrap, topics, "two", total, tmp, 2)
+        print(f"two workers {two:,.0f}/s", file=sys.stderr)
+        lat = latency(bootstrap, tmp)
+        print(f"latency {lat}", file=sys.stderr)
+    save("kafka", {
+        "raw_consumer_records_per_s": round(raw), "faust_floor_records_per_s": round(floor),
+        "worker_records_per_s": round(one), "two_workers_records_per_s": round(two),
+        "two_workers_speedup": round(two / one, 2), "latency_ms_at_1000_per_s": lat,
+        "events": total, "partitions": 8, "city": f"days={CITY.days} scale={CITY.scale}",
+        "store": "embedded chDB per worker", "broker": "Apache Kafka 3.9.1, single node, same machine",
+        "seconds": round(time.monotonic() - t_all, 1),
+    })
+
+
+if __name__ == "__main__":
+    main()

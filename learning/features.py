@@ -1,0 +1,176 @@
+"""Features of a case as it stands when a record arrives, and their names in Chinese.
+
+Everything comes from the ``CaseContext`` the pipeline hands over (the records that have
+arrived, never later ones) and from the current record.  History: counts by stream and window,
+categories (violence calls, fights, failed mediation), dispute kind, hours since first contact,
+repeat-contact gaps, key persons among the parties, group size.  Text: character 2- and 3-grams
+of the case's latest texts hashed (crc32, not Python's salted ``hash``) into ``2**bits`` slots,
+and hits of the analysts' word lists (``rules/lexicons/*.txt``, read here, not imported).
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from streams.codes import LABELS
+from streams.detect import CaseContext
+
+LEXICON_DIR = Path(__file__).resolve().parents[1] / "rules" / "lexicons"
+STREAM_WORD = {"grid_event": "网格事件", "call": "来电", "video_alert": "视频告警"}
+WINDOWS = (("1d", 86400.0, "24小时内"), ("7d", 7 * 86400.0, "7天内"), ("all", math.inf, "累计"))
+CATEGORY_WORD = {"violence": "暴力警情", "threat": "威胁警情", "domestic": "家暴警情",
+                 "fight": "打架告警", "gathering": "聚集告警", "face_match": "重点人员人脸比中",
+                 "mediation_failed": "调解失败", "resolved": "已化解", "mediating": "调解中",
+                 "wages": "欠薪来电", "dispute": "纠纷"}
+
+
+@lru_cache(maxsize=4)
+def load_lexicons(directory: str = str(LEXICON_DIR)) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """(group, Chinese label, words) per ``*.txt``: ``word = synonym, ...`` a line, ``#`` comments;
+    the first comment's text before ``:`` names the group."""
+    out = []
+    for path in sorted(Path(directory).glob("*.txt")):
+        label, words = path.stem, []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            line = line.strip()
+            if line.startswith("#"):
+                if n == 0:
+                    label = line.lstrip("# ").split(":")[0].split(":")[0].strip() or label
+                continue
+            for part in line.replace("=", ",").split(","):
+                if part.strip():
+                    words.append(part.strip())
+        out.append((path.stem, label, tuple(dict.fromkeys(words))))
+    return tuple(out)
+
+
+class Featurizer:
+    """``features(record, case)`` → (x, names): x a sparse dict, names the Chinese words of the
+    hashed n-gram keys it used (for explanations)."""
+
+    def __init__(self, bits: int = 16, texts: int = 3, lexicon_dir: str = str(LEXICON_DIR)):
+        self.mask = (1 << bits) - 1
+        self.texts = texts
+        self.lexicons = load_lexicons(lexicon_dir)
+        self._lex_grams = {w[i:i + n] for _, _, ws in self.lexicons for w in ws
+                           for n in (2, 3) for i in range(len(w) - n + 1)}
+        self.group_label = {g: lab for g, lab, _ in self.lexicons}
+        self._hits: dict[str, tuple[str, ...]] = {}   # record id -> lexicon groups hit (a memo)
+
+    def lex_hits(self, record_id: str, text: str) -> tuple[str, ...]:
+        got = self._hits.get(record_id)
+        if got is None:
+            got = tuple(g for g, _, ws in self.lexicons if any(w in text for w in ws)) if text else ()
+            if len(self._hits) > 200_000:
+                self._hits.clear()
+            self._hits[record_id] = got
+        return got
+
+    def features(self, record: Any, case: CaseContext) -> tuple[dict[str, float], dict[str, str]]:
+        now: datetime = record.occurred_at
+        x: dict[str, float] = {f"kind:{record.kind}": 1.0}
+        entries = case.entries
+        counts: dict[str, float] = {}
+        cats: dict[str, float] = {}
+        lex: dict[str, float] = {}
+        times = []
+        relapse = 0.0
+        resolved_seen = False
+        for e in entries:
+            age = (now - e.at).total_seconds()
+            for win, span, _ in WINDOWS:
+                if -3600 <= age <= span:   # (a record up to an hour "ahead": clock skew)
+                    k = f"n:{e.kind}:{win}"
+                    counts[k] = counts.get(k, 0.0) + 1.0
+            if e.category in CATEGORY_WORD:
+                cats[e.category] = cats.get(e.category, 0.0) + 1.0
+            if resolved_seen:
+                relapse = 1.0
+            resolved_seen = resolved_seen or e.category == "resolved"
+            for g in self.lex_hits(e.record_id, e.text):
+                lex[g] = lex.get(g, 0.0) + 1.0
+            times.append(e.at.timestamp())
+        for k, v in counts.items():
+            x[k] = math.log1p(v)
+        for k, v in cats.items():
+            x[f"cat:{k}"] = math.log1p(v)
+        for g, v in lex.items():
+            x[f"lex:{g}"] = math.log1p(v)
+        for g in self.lex_hits(record.id, getattr(record, "text", "") or ""):
+            x[f"lexnow:{g}"] = 1.0
+        if relapse:
+            x["relapse"] = 1.0
+        cur = getattr(record, "call_type", None) or getattr(record, "alert_type", None) \
+            or getattr(record, "status", None)
+        if cur is not None:
+            x[f"now:{cur.value}"] = 1.0
+        if case.dispute_kind:
+            x[f"dk:{case.dispute_kind}"] = 1.0
+        times.sort()
+        if times:
+            x["age_h"] = math.log1p(max(0.0, now.timestamp() - times[0]) / 3600) / 4
+            gaps = [b - a for a, b in zip(times, times[1:])][-5:]
+            if gaps:
+                x["gap_min"] = 1.0 / (1.0 + min(gaps) / 86400)
+                x["gap_last"] = 1.0 / (1.0 + gaps[-1] / 86400)
+                if len(gaps) > 1 and gaps[-1] < gaps[-2]:
+                    x["gap_shrinking"] = 1.0
+        kp = [case.key_persons[k] for k in case.party_keys if k in case.key_persons]
+        if kp:
+            x["kp_n"] = math.log1p(len(kp))
+            x["kp_level"] = max(k.risk_level for k in kp) / 5
+            for k in kp:
+                x[f"kp:{k.category}"] = 1.0
+        if case.party_keys:
+            x["parties"] = math.log1p(len(case.party_keys))
+        if case.new_party_keys:
+            x["new_party"] = 1.0
+        names = self._ngrams(x, [e.text for e in entries[-self.texts:] if e.text])
+        return x, names
+
+    def _ngrams(self, x: dict[str, float], texts: list[str]) -> dict[str, str]:
+        names: dict[str, str] = {}
+        grams: dict[str, float] = {}
+        for t in texts:
+            for n in (2, 3):
+                for i in range(len(t) - n + 1):
+                    g = t[i:i + n]
+                    grams[g] = grams.get(g, 0.0) + 1.0
+        if not grams:
+            return names
+        norm = 1.0 / math.sqrt(sum(v * v for v in grams.values()))
+        for g, v in grams.items():
+            key = f"h{zlib.crc32(g.encode()) & self.mask}"
+            x[key] = x.get(key, 0.0) + v * norm
+            names[key] = g
+        return names
+
+    def name(self, key: str, names: dict[str, str]) -> str:
+        """The Chinese name of a feature; free-text n-grams are shown only when they are part of
+        a word-list entry (free text may hold names: signals carry no personal data)."""
+        head, _, rest = key.partition(":")
+        if key.startswith("h") and not rest:
+            g = names.get(key, "")
+            return f"文本含「{g}」" if g in self._lex_grams else "文本特征"
+        if head == "n":
+            kind, win = rest.split(":")
+            return f"{dict((w, z) for w, _, z in WINDOWS)[win]}{STREAM_WORD.get(kind, kind)}次数"
+        if head == "cat":
+            return f"出现{CATEGORY_WORD.get(rest, rest)}"
+        if head in ("lex", "lexnow"):
+            return ("本次" if head == "lexnow" else "案件") + f"出现{self.group_label.get(rest, rest)}类词语"
+        if head == "now":
+            return f"本条记录为{CATEGORY_WORD.get(rest, LABELS.get(rest, rest))}"
+        if head == "dk":
+            return f"纠纷类型:{LABELS.get(rest, rest)}"
+        if head == "kind":
+            return f"本条为{STREAM_WORD.get(rest, rest)}"
+        if head == "kp":
+            return f"当事人含重点人员({LABELS.get(rest, rest)})"
+        return {"age_h": "首次接触至今时长", "gap_min": "重复接触间隔短", "gap_last": "距上次接触时间短",
+                "gap_shrinking": "接触间隔缩短", "kp_n": "当事人中重点人员人数", "kp_level": "重点人员风险等级",
+                "parties": "涉及人数", "new_party": "出现新当事人", "relapse": "化解后再起"}.get(key, key)
