@@ -245,12 +245,8 @@ class Runner:
             self.dead_letters.extend(merged.rejects)
         now = time.monotonic()
         for out, batch, arrived in pending:
-            self.metrics.observe(out)
-            for w in out.warnings:
-                if self.publish is not None:
-                    self.publish("warning", warning_view(w))
-                if self.desk is not None:
-                    self.desk.observe(w)
+            self._pushed(out)
+            for _ in out.warnings:
                 self.metrics.push_latency.observe(now - arrived)
             self._count(batch, out)
 

@@ -7,13 +7,9 @@ partition's records in file order) go through their own pipeline, as the worker'
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
 
 import pytest
 from kafka import KafkaProducer
@@ -26,7 +22,9 @@ from streams.topics import (
     H_REASON, H_STAGE, H_VERSION, H_WARNING_ID, partition_for, route, subdistrict_key,
 )
 
-from .kafka_fixtures import ROOT, headers_of, kafka_broker, kafka_topics, read_all, yujing_kafka  # noqa: F401
+from .kafka_fixtures import (  # noqa: F401
+    ROOT, headers_of, kafka_broker, kafka_topics, read_all, worker_process, yujing_kafka,
+)
 
 pytestmark = pytest.mark.integration
 CITY = SimConfig(days=2, scale=0.3)
@@ -55,24 +53,7 @@ def expected_warnings(lines: list[str], data_dir, partitions: int = 4) -> list[t
     return out
 
 
-@contextmanager
-def worker(bootstrap: str, prefix: str, data_dir, log_path):
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli_kafka", "worker", "--bootstrap", bootstrap,
-                             "--topic-prefix", prefix, "--data-dir", str(data_dir), "-l", "info"],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+worker = worker_process  # (bootstrap, prefix, data_dir, log_path)
 
 
 def wait_for_warnings(bootstrap, topics, n, proc, log_path, timeout=90.0) -> dict:
