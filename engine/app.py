@@ -7,6 +7,7 @@ then stops the server.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import time
@@ -16,6 +17,7 @@ from typing import Iterable
 
 import uvicorn
 
+from graph.detector import GraphDetector
 from rules.detector import PackDetector
 from rules.packs import load_packs
 from rules.reload import PackReloader
@@ -39,8 +41,11 @@ def build_pipeline(settings: Settings) -> Pipeline:
     """The pipeline over the rule packs of ``settings.rules_dir`` (a pack failing lint stops
     the start with file:line:col)."""
     book = WarningBook(settings.levels, fusion=settings.fusion)
-    detectors = [PackDetector(load_packs(settings.rules_dir).specs)]
-    return Pipeline(Hasher(hash_key(settings)), detectors, book,
+    hasher = Hasher(hash_key(settings))
+    detectors: list = [PackDetector(load_packs(settings.rules_dir).specs)]  # first: hot reload
+    if settings.graph_patterns:
+        detectors.append(GraphDetector(hasher, retention=timedelta(days=settings.retention_days)))
+    return Pipeline(hasher, detectors, book,
                     lateness=timedelta(hours=settings.lateness_hours),
                     retention=timedelta(days=settings.retention_days))
 
@@ -122,12 +127,22 @@ async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when
         stop.set()
         await desk.close()  # closed loop: undelivered webhooks go to dead letters
         dead.close()
+        save_graph(pipeline, settings.data_dir / "graph.json")
         await asyncio.to_thread(store.close)
         server.should_exit = True
         await serve_task
     summary = runner.progress.as_dict()
     summary["seconds"] = round(time.monotonic() - started, 2)
     return summary
+
+
+def save_graph(pipeline: Pipeline, path: Path) -> None:
+    """The relationship graph, if the graph detector runs, for `yujing graph explain`."""
+    for d in pipeline.detectors:
+        if isinstance(d, GraphDetector):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(d.snapshot(), ensure_ascii=False), encoding="utf-8")
+            tmp.replace(path)
 
 
 def items_for(settings: Settings, input_path: str | Path | None, mapping: str | Path | None):

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     rules_dir: Path = Field(Path(__file__).resolve().parents[1] / "rules" / "packs",
                             description="the rule packs (YAML) the engine runs and watches")
     rules_poll_seconds: float = Field(2.0, gt=0, description="how often edited packs are reloaded")
+    graph_patterns: bool = Field(False, description="add the relationship-graph detector (graph/): "
+                                 "off by default until it improves detection (README); its graph is "
+                                 "saved to DATA_DIR/graph.json at stop for `yujing graph explain`")
     levels: LevelCuts = LevelCuts()
     fusion: Fusion = Fusion()
     sim_days: int = Field(30, ge=1, le=3660)

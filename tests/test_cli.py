@@ -93,3 +93,21 @@ def test_run_writes_to_a_real_clickhouse_server(tmp_path, clickhouse_server, fre
         assert len(warnings) == 1 and warnings[0]["version"] == summary["warnings"]
     finally:
         store.close()
+
+
+def test_graph_patterns_when_switched_on_and_explain_reads_the_saved_graph(tmp_path):
+    cfg = tmp_path / "yujing.yaml"
+    cfg.write_text("graph_patterns: true\n", encoding="utf-8")
+    data = tmp_path / "data"
+    res = _run("run", "--config", str(cfg), "--days", "8", "--scale", "0.3", "--speed", "0",
+               "--exit-when-done", "--port", "0", "--data-dir", str(data))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (data / "graph.json").is_file(), "the graph is saved at stop"
+    sql = ("SELECT case_id, rule_id FROM yujing.signals FINAL "
+           "WHERE startsWith(rule_id, 'graph_') ORDER BY id LIMIT 1")
+    rows = read_store(data, f"store.query({sql!r})")
+    assert rows, "a week of a small city raises at least one graph pattern"
+    case_id = rows[0]["case_id"]
+    out = _run("graph", "explain", case_id, "--snapshot", str(data / "graph.json"))
+    assert out.returncode == 0, out.stderr
+    assert case_id in out.stdout and "某" in out.stdout  # masked names only

@@ -1,0 +1,125 @@
+"""Graph features of a case (and of a person), the walks behind them, and their paths.
+
+Walks are breadth-first in node-id order (deterministic, and the same after a restore) and
+never pass *through* a hub (a node with more than ``HUB`` neighbours, e.g. a busy crossroads
+named in hundreds of calls): a hub is reached but not expanded, so a query stays cheap and a
+shared street corner does not make strangers neighbours.
+
+Features of ``features(graph, case)`` (see docs/graph.md):
+
+- ``distinct_parties``: people linked to the case;
+- ``repeat_pairs``: pairs of the case's people who are also parties together in another case;
+- ``hops_to_key_person``: shortest hops from the case to a 重点人员 (1 = a party, 2 = at the
+  case's address or sharing a phone with a party, ...; None beyond ``MAX_HOPS``);
+- ``hops_to_escalated_case``: hops to another case the centre reported as escalated
+  (2 = shares a person or an address);
+- ``grievance_group_size``: the most distinct people making a wages / land-requisition claim
+  against the case's organisation or site within ``GROUP_WINDOW``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .store import DAY, EDGE_LABEL, TypedGraph
+
+HUB = 200
+MAX_HOPS = 4
+GROUP_WINDOW = 30 * DAY
+
+
+def bfs(tg: TypedGraph, start: int, goal: Callable[[int], bool],
+        max_hops: int = MAX_HOPS) -> list[int] | None:
+    """The shortest node path from ``start`` to the first node meeting ``goal`` (not start)."""
+    parent = {start: start}
+    frontier = [start]
+    for _ in range(max_hops):
+        nxt = []
+        for n in frontier:
+            if n != start and tg.g.degree(n) > HUB:
+                continue
+            for m in tg.neighbours(n):
+                if m in parent:
+                    continue
+                parent[m] = n
+                if goal(m):
+                    path = [m]
+                    while path[-1] != start:
+                        path.append(parent[path[-1]])
+                    return path[::-1]
+                nxt.append(m)
+        frontier = nxt
+    return None
+
+
+def draw(tg: TypedGraph, path: list[int], tags: dict[int, str] | None = None) -> list[dict[str, str]]:
+    """A node path as the console draws it: node, edge, node, ... (labels masked)."""
+    out: list[dict[str, str]] = []
+    for i, n in enumerate(path):
+        if i:
+            out.append({"edge": EDGE_LABEL[tg.edge_kind(path[i - 1], n)]})
+        label = tg.display(n)
+        if tags and n in tags:
+            label += f"({tags[n]})"
+        out.append({"node": label, "kind": tg.kind[n]})
+    return out
+
+
+def parties(tg: TypedGraph, case: int) -> list[int]:
+    return list(tg.neighbours(case, "person"))
+
+
+def repeat_pairs(tg: TypedGraph, case: int, among: list[int] | None = None) -> list[tuple[int, int, int]]:
+    """(p, q, other case) for pairs of this case's people who are parties together elsewhere."""
+    mine = parties(tg, case)
+    probe = among if among is not None else mine
+    mine_set = set(mine)
+    out = []
+    for p in probe:
+        for other in tg.neighbours(p, "case"):
+            if other == case or tg.g.degree(other) > HUB:
+                continue
+            for q in tg.neighbours(other, "person"):
+                if q != p and q in mine_set and (q not in probe or p < q):
+                    out.append((p, q, other))
+    seen, uniq = set(), []
+    for p, q, o in out:
+        if (min(p, q), max(p, q)) not in seen:
+            seen.add((min(p, q), max(p, q)))
+            uniq.append((p, q, o))
+    return uniq
+
+
+def group_size(tg: TypedGraph, anchor: int, now: int, window: int = GROUP_WINDOW) -> int:
+    """Distinct people with a claim edge to ``anchor`` seen within ``window`` before ``now``."""
+    g = tg.g
+    return sum(1 for m in g.adj[anchor]
+               if tg.kind[m] == "person" and g.adj[anchor][m]["k"] == 6
+               and g.adj[anchor][m]["l"] > now - window)
+
+
+def anchors(tg: TypedGraph, case: int) -> list[int]:
+    """The organisations (else sites) a case's claims are made against."""
+    orgs = list(tg.neighbours(case, "org"))
+    return orgs or [a for a in tg.neighbours(case, "address")
+                    if any(tg.edge_kind(a, m) == "claim" for m in tg.g.adj[a])]
+
+
+def features(tg: TypedGraph, case: int, key_persons: dict[int, str], escalated: dict[int, int],
+             now: int) -> dict[str, Any]:
+    kp = bfs(tg, case, lambda n: n in key_persons)
+    esc = bfs(tg, case, lambda n: n in escalated)
+    groups = [group_size(tg, a, now) for a in anchors(tg, case)]
+    return {"distinct_parties": len(parties(tg, case)),
+            "repeat_pairs": len(repeat_pairs(tg, case)),
+            "hops_to_key_person": len(kp) - 1 if kp else None,
+            "hops_to_escalated_case": len(esc) - 1 if esc else None,
+            "grievance_group_size": max(groups, default=0)}
+
+
+def person_features(tg: TypedGraph, person: int, key_persons: dict[int, str]) -> dict[str, Any]:
+    cases = list(tg.neighbours(person, "case"))
+    others = {q for c in cases for q in tg.neighbours(c, "person")} - {person}
+    kp = bfs(tg, person, lambda n: n in key_persons and n != person)
+    return {"cases": len(cases), "counterparts": len(others),
+            "is_key_person": person in key_persons,
+            "hops_to_key_person": 0 if person in key_persons else (len(kp) - 1 if kp else None)}
