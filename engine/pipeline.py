@@ -34,6 +34,9 @@ class Outputs:
     by_kind: dict[str, int] = field(default_factory=dict)   # accepted records per kind
 
 
+_HAS_PLACE = frozenset({"grid_event", "call", "video_alert", "key_person", "camera", "site"})
+
+
 def _shadow(s: Signal) -> bool:
     return bool(s.evidence.get("shadow"))
 
@@ -72,7 +75,7 @@ class Pipeline:
     def _check_region(self, rec: Any) -> None:
         if not self.known_regions:
             return  # no registry loaded: only the form of codes is checked
-        place = getattr(rec, "place", None)
+        place = rec.place if rec.kind in _HAS_PLACE else None
         code = place.region_code if place is not None else None
         if code and code not in self.known_regions:
             raise RecordRejected("unknown_region", f"region code {code} is not a region of this "
@@ -109,8 +112,9 @@ class Pipeline:
             self.watermark = wm
             self._advance(out)  # per record, so outputs do not depend on the batch size
         kind = rec.kind
-        entry = CaseEntry(rec.id, kind, at, _category(rec), getattr(rec, "text", ""))
-        dk = getattr(rec, "dispute_kind", None)
+        # (kind tests, not getattr: a missing attribute on a pydantic model is a slow miss)
+        entry = CaseEntry(rec.id, kind, at, _category(rec), rec.text if kind != "video_alert" else "")
+        dk = rec.dispute_kind if kind == "grid_event" else None
         res = self.linker.link(rec, entry, dk.value if dk is not None else None)
         if res is None:
             # names no case (a video alert or hazard with nobody in it): the detectors still

@@ -109,7 +109,8 @@ class CaseLinker:
         return keys, people
 
     def record_keys(self, rec: Any) -> tuple[list[str], set[str]]:
-        parties = list(getattr(rec, "parties", ()))
+        # (kind tests, not getattr: a missing attribute on a pydantic model is a slow miss)
+        parties = list(rec.parties) if rec.kind != "video_alert" else []
         if rec.kind == "call":
             parties.append(rec.caller)
         elif rec.kind == "video_alert" and rec.matched is not None:
@@ -119,7 +120,7 @@ class CaseLinker:
         # a camera's address is a street corner, not a household: video links by person only
         if rec.kind != "video_alert" and len(addr) >= 4:
             keys.append(f"ad:{subdistrict_of(rec.place.region_code)}:{addr}")
-        if getattr(rec, "dispute_no", None):
+        if rec.kind == "grid_event" and rec.dispute_no:
             keys.append("dn:" + rec.dispute_no)
         return keys, people
 
