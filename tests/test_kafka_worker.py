@@ -14,16 +14,11 @@ from collections import Counter
 import pytest
 from kafka import KafkaProducer
 
-from engine.app import build_pipeline
-from engine.config import load_settings
 from streams.simulate import SimConfig, generate
-from streams.sources import decode_lines
-from streams.topics import (
-    H_REASON, H_STAGE, H_VERSION, H_WARNING_ID, partition_for, route, subdistrict_key,
-)
+from streams.topics import H_REASON, H_STAGE, H_VERSION, H_WARNING_ID, partition_for
 
 from .kafka_fixtures import (  # noqa: F401
-    ROOT, headers_of, kafka_broker, kafka_topics, read_all, worker_process, yujing_kafka,
+    ROOT, headers_of, kafka_broker, kafka_topics, read_all, reference, worker_process, yujing_kafka,
 )
 
 pytestmark = pytest.mark.integration
@@ -32,25 +27,7 @@ CITY = SimConfig(days=2, scale=0.3)
 
 def expected_warnings(lines: list[str], data_dir, partitions: int = 4) -> list[tuple]:
     """The in-process reference: one Pipeline per partition over the same records."""
-    items = list(decode_lines(lines, source="ref"))
-    settings = load_settings(data_dir=data_dir)
-    registry = [i for i in items if i.record is not None and route(i.record) == "registries"]
-    by_part: dict[int, list] = {}
-    where: dict[str, str] = {}
-    for it in items:
-        rec = it.record
-        if rec is None or route(rec) == "registries":
-            continue
-        sub = subdistrict_key(rec) or where.get(getattr(rec, "record_id", None) or "")
-        assert sub, "every record of the test city has a place or names one"
-        where[rec.id] = sub
-        by_part.setdefault(partition_for(sub, partitions), []).append(it)
-    out = []
-    for items_p in by_part.values():
-        p = build_pipeline(settings)
-        p.process(registry)
-        out += [(w.id, w.version, w.level.value, round(w.score, 9), w.case_id) for w in p.process(items_p).warnings]
-    return out
+    return reference(lines, data_dir, partitions)[0]
 
 
 worker = worker_process  # (bootstrap, prefix, data_dir, log_path)
