@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 

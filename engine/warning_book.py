@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from streams.codes import LEVEL_RANK, Level
+from streams.codes import LEVEL_RANK
 from streams.records import Signal, Warning
 
 from .fusion import Fusion, LevelCuts, explain

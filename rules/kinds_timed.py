@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
-from .kinds_base import MAX_SEQ_EVENTS, TZ_OFFSET, Fire, Rule, _cid, _insort, _iso
+from .kinds_base import MAX_SEQ_EVENTS, TZ_OFFSET, Fire, Rule, RuleSpec, _cid, _insort, _iso
 from .lang.names import Env
 
 

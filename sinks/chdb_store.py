@@ -8,7 +8,6 @@ the fastest path chDB offers (~1M rows/s, far above JSONEachRow).
 from __future__ import annotations
 
 import fcntl
-import json
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -22,9 +21,10 @@ from streams.records import Feedback
 
 from . import schema
 from .schema import DB
+from .reads import StoreReads
 from .store import (
-    StoreBatch, audit_columns, feedback_columns, record_columns, reject_columns, signal_columns, signal_row,
-    warning_columns, warning_row,
+    StoreBatch, audit_columns, feedback_columns, record_columns, reject_columns, signal_columns,
+    warning_columns,
 )
 
 _TS = pa.timestamp("ms", tz="Asia/Shanghai")
@@ -100,12 +100,13 @@ def open_session(path: Path) -> Session:
         raise SinkError(f"cannot open chDB data folder {path}: {msg}") from None
 
 
-class ChdbStore:
+class ChdbStore(StoreReads):
     """The ``Store`` protocol on chDB. Thread-safe: one lock guards the session."""
 
     def __init__(self, data_dir: str | Path):
         self.path = Path(data_dir).expanduser().resolve()
         self.db, self.caps = DB, schema.MODERN  # as on ServerStore: what the schema was made for
+        self._tables = schema.tables()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -141,6 +142,8 @@ class ChdbStore:
             except RuntimeError as exc:
                 raise SinkError(f"chDB at {self.path}: {exc}") from None
         return res.to_pylist()
+
+    _ids_param = staticmethod(lambda ids: _array_literal(ids))
 
     def execute(self, sql: str) -> None:
         """Run one statement that returns nothing (DDL, ALTER)."""
@@ -195,46 +198,3 @@ class ChdbStore:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def latest_warnings(self, limit: int = 200, region_prefix: str = "") -> list[dict]:
-        # LIMIT 1 BY after ORDER BY version DESC picks the newest version even before merges;
-        # the region filter runs on that latest version, not on any older one
-        rows = self.query(
-            f"SELECT {_WARNING_COLS} FROM ("
-            f" SELECT {_WARNING_COLS} FROM {DB}.warnings ORDER BY id, version DESC LIMIT 1 BY id)"
-            f" WHERE startsWith(region_code, {{p:String}})"
-            f" ORDER BY updated_at DESC, id LIMIT {{n:UInt32}}",
-            {"p": region_prefix, "n": max(0, int(limit))})
-        return [warning_row(r) for r in rows]
-
-    def warning_history(self, warning_id: str) -> list[dict]:
-        rows = self.query(f"SELECT {_WARNING_COLS} FROM {DB}.warnings FINAL"
-                          f" WHERE id = {{w:String}} ORDER BY version", {"w": warning_id})
-        return [warning_row(r) for r in rows]
-
-    def signals_of_case(self, case_id: str) -> list[dict]:
-        rows = self.query(f"SELECT * FROM {DB}.signals FINAL WHERE case_id = {{c:String}}"
-                          f" ORDER BY at, id", {"c": case_id})
-        return [signal_row(r) for r in rows]
-
-    def get_records(self, ids: Sequence[str]) -> list[dict]:
-        rows = self.query(f"SELECT id, kind, occurred_at, region_code, source, case_id, body"
-                          f" FROM {DB}.records FINAL WHERE id IN {{ids:Array(String)}}"
-                          f" ORDER BY occurred_at, id", {"ids": _array_literal(ids)})
-        for r in rows:
-            r["body"] = json.loads(r["body"])
-        return rows
-
-    def audit_of(self, warning_id: str) -> list[dict]:
-        return self.query(f"SELECT * FROM {DB}.audit FINAL WHERE warning_id = {{w:String}}"
-                          f" ORDER BY at, version, id", {"w": warning_id})
-
-    def counts(self) -> dict[str, int]:
-        parts = " UNION ALL ".join(f"SELECT '{t}' AS t, count() AS n FROM {DB}.{t} FINAL"
-                                   for t in schema.TABLES)
-        return {r["t"]: int(r["n"]) for r in self.query(parts)}
-
-    def reject_counts(self) -> dict[str, int]:
-        rows = self.query(f"SELECT reason, count() AS n FROM {DB}.rejects FINAL GROUP BY reason"
-                          f" ORDER BY reason")
-        return {r["reason"]: int(r["n"]) for r in rows}

@@ -17,7 +17,6 @@ otherwise, and the caller retries; a spool left by an earlier run starts drainin
 """
 from __future__ import annotations
 
-import json
 import re
 import threading
 from datetime import datetime, timedelta
@@ -31,10 +30,11 @@ from streams.errors import SinkError, SinkUnavailable
 from streams.records import TZ, Feedback
 
 from . import schema
+from .reads import StoreReads
 from .spool import DEFAULT_MAX_BYTES, Spool
 from .store import (
-    StoreBatch, audit_columns, feedback_columns, record_columns, reject_columns, signal_columns, signal_row,
-    warning_columns, warning_row,
+    StoreBatch, audit_columns, feedback_columns, record_columns, reject_columns, signal_columns,
+    warning_columns,
 )
 from .writer import Block, Delivery
 
@@ -80,7 +80,7 @@ def _to_ms_precision(v: datetime) -> datetime:
     return snapped.astimezone(TZ)
 
 
-class ServerStore:
+class ServerStore(StoreReads):
     """The ``Store`` protocol on a ClickHouse server. Thread-safe: one lock guards the client.
 
     ``ServerStore("clickhouse://user:password@host:9000/yujing", spool_dir="data/spool")`` or
@@ -184,8 +184,9 @@ class ServerStore:
         cols_sql = ", ".join(f"`{n}`" for n in names)
         self._call(f"INSERT INTO {self.db}.{table} ({cols_sql}) VALUES", data, columnar=True)
 
-    def _cols(self, table: str) -> str:
-        return ", ".join(schema.physical(self._tables[table], self.caps))
+    @staticmethod
+    def _ids_param(ids: Sequence[str]) -> tuple:
+        return tuple(ids)  # the driver renders a tuple as ('a', 'b'): IN works on 18.16 too
 
     # ---- Store ---------------------------------------------------------------------------------
     def write(self, batch: StoreBatch) -> None:
@@ -216,53 +217,3 @@ class ServerStore:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def latest_warnings(self, limit: int = 200, region_prefix: str = "") -> list[dict]:
-        # as in ChdbStore: newest version per id before any merge, region filter on that version
-        cols = self._cols("warnings")
-        rows = self.query(
-            f"SELECT {cols} FROM ("
-            f" SELECT {cols} FROM {self.db}.warnings ORDER BY id, version DESC LIMIT 1 BY id)"
-            f" WHERE startsWith(region_code, {{p:String}})"
-            f" ORDER BY {schema.order_time('updated_at', self.caps, desc=True)}, id"
-            f" LIMIT {{n:UInt32}}", {"p": region_prefix, "n": max(0, int(limit))})
-        return [warning_row(r) for r in rows]
-
-    def warning_history(self, warning_id: str) -> list[dict]:
-        rows = self.query(f"SELECT {self._cols('warnings')} FROM {self.db}.warnings FINAL"
-                          f" WHERE id = {{w:String}} ORDER BY version", {"w": warning_id})
-        return [warning_row(r) for r in rows]
-
-    def signals_of_case(self, case_id: str) -> list[dict]:
-        rows = self.query(f"SELECT {self._cols('signals')} FROM {self.db}.signals FINAL"
-                          f" WHERE case_id = {{c:String}}"
-                          f" ORDER BY {schema.order_time('at', self.caps)}, id", {"c": case_id})
-        return [signal_row(r) for r in rows]
-
-    def get_records(self, ids: Sequence[str]) -> list[dict]:
-        if not ids:
-            return []
-        cols = [c for c in schema.physical(self._tables["records"], self.caps) if c != "stored_at"]
-        rows = self.query(f"SELECT {', '.join(cols)} FROM {self.db}.records FINAL"
-                          f" WHERE id IN {{ids:Array(String)}}"
-                          f" ORDER BY {schema.order_time('occurred_at', self.caps)}, id",
-                          {"ids": tuple(ids)})  # a tuple renders as ('a', 'b'): IN on 18.16
-        for r in rows:
-            r["body"] = json.loads(r["body"])
-        return rows
-
-    def audit_of(self, warning_id: str) -> list[dict]:
-        return self.query(f"SELECT {self._cols('audit')} FROM {self.db}.audit FINAL"
-                          f" WHERE warning_id = {{w:String}}"
-                          f" ORDER BY {schema.order_time('at', self.caps)}, version, id",
-                          {"w": warning_id})
-
-    def counts(self) -> dict[str, int]:
-        parts = " UNION ALL ".join(f"SELECT '{t}' AS t, count() AS n FROM {self.db}.{t} FINAL"
-                                   for t in schema.TABLES)
-        return {r["t"]: int(r["n"]) for r in self.query(parts)}
-
-    def reject_counts(self) -> dict[str, int]:
-        rows = self.query(f"SELECT reason, count() AS n FROM {self.db}.rejects FINAL"
-                          f" GROUP BY reason ORDER BY reason")
-        return {r["reason"]: int(r["n"]) for r in rows}

@@ -48,14 +48,19 @@ def yujing_run(data_dir: Path, *args: str, startup: float = 60.0):
             time.sleep(0.2)
         yield base, proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, signal.SIGINT)
         log.close()
+
+
+def terminate(proc: subprocess.Popen, sig: int, timeout: float = 30) -> None:
+    """Stop a test's process politely with ``sig``; SIGKILL if it is still there after ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> tuple[int, dict]:

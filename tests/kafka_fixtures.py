@@ -27,6 +27,7 @@ import pytest
 
 from streams.topics import Topics, header_map
 
+from .engine_proc import terminate
 from .kafka_broker import KafkaBroker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,13 +78,7 @@ def worker_process(bootstrap: str, prefix: str, data_dir, log_path, *extra: str)
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, signal.SIGTERM)
         log.close()
 
 

@@ -84,3 +84,32 @@ def test_big_screen_renders_charts_offline_with_chinese_text(tmp_path, browser):
         assert outside == [] and failed == [], "the screen loads nothing from outside"
         page.screenshot(path=str(ROOT / "docs" / "big-screen.png"))
         page.close()
+
+
+def test_acknowledging_in_one_browser_updates_another(tmp_path, browser):
+    import httpx
+
+    from .engine_proc import wait_for
+    lines = [_seconds_later(call(r, 0, t), s) for r, t, s in
+             [("a", "邻居吵架", 0), ("b", "邻居又吵起来了", 1), ("c", "对方扬言要拿刀砍人,要同归于尽", 2),
+              ("d", "对方又拿刀来砸门", 3)]]
+    src = tmp_path / "acts.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with yujing_run(tmp_path / "data", "--input", str(src), "--speed", "0") as (base, _):
+        wid = wait_for(lambda: (r := httpx.get(base + "/api/warnings").json()) and r[0]["id"], 30,
+                       "a warning")
+        duty, watcher = browser.new_context(), browser.new_context()
+        a, b = duty.new_page(), watcher.new_page()
+        for page in (a, b):
+            page.goto(base + "/")
+            page.wait_for_selector("text=实时推送", timeout=10_000)
+        a.fill("#me", "张值班")
+        a.locator(f"#w-{wid}").click()
+        a.locator("button[data-act='ack']").click()
+        # the other context, never reloaded, sees the state change pushed over SSE
+        b.locator(f"#w-{wid}").get_by_text("已签收").wait_for(timeout=10_000)
+        audit = httpx.get(base + f"/api/warnings/{wid}/audit").json()
+        assert [(r["action"], r["by"]) for r in audit] == [("ack", "张值班")]
+        assert httpx.get(base + f"/api/warnings/{wid}").json()["versions"][-1]["state"] == "acknowledged"
+        duty.close()
+        watcher.close()

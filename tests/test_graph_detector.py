@@ -151,7 +151,7 @@ def test_pruning_keeps_the_graph_flat_and_recent_features_unchanged():
     items = list(decode_lines(lines))
     sizes = []
     for i in range(0, len(items), 1000):
-        o = p1.process(items[i:i + 1000])
+        p1.process(items[i:i + 1000])
         p2.process(items[i:i + 1000])
         sizes.append(short.graph.stats()["nodes"])
     half = len(sizes) // 2

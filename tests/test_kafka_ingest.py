@@ -14,7 +14,7 @@ from streams.topics import (
     H_FIELD, H_KIND, H_LINE, H_REASON, H_STAGE, H_SUBDISTRICT, partition_for, subdistrict_of,
 )
 
-from .kafka_fixtures import headers_of, kafka_broker, kafka_topics, read_all, yujing_kafka  # noqa: F401
+from .kafka_fixtures import headers_of, read_all, yujing_kafka
 
 pytestmark = pytest.mark.integration
 CITY = SimConfig(days=2, scale=0.3)

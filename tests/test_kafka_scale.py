@@ -15,8 +15,8 @@ import pytest
 from sinks.clickhouse_server import ServerStore
 from streams.simulate import SimConfig, generate
 
-from .kafka_fixtures import (  # noqa: F401
-    ROOT, fresh_topics, kafka_broker, read_all, reference, wait_until, warning_versions, worker_process,
+from .kafka_fixtures import (
+    ROOT, fresh_topics, read_all, reference, wait_until, warning_versions, worker_process,
 )
 
 pytestmark = pytest.mark.integration

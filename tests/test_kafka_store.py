@@ -18,9 +18,8 @@ from sinks.store import StoreBatch
 from streams.errors import SinkUnavailable
 from streams.simulate import SimConfig, generate
 
-from .kafka_fixtures import (  # noqa: F401
-    kafka_broker, kafka_topics, read_all, reference, wait_until, warning_versions, worker_process,
-    yujing_kafka,
+from .kafka_fixtures import (
+    read_all, reference, wait_until, warning_versions, worker_process, yujing_kafka,
 )
 
 CITY = SimConfig(days=2, scale=0.3)

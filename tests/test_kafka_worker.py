@@ -17,9 +17,7 @@ from kafka import KafkaProducer
 from streams.simulate import SimConfig, generate
 from streams.topics import H_REASON, H_STAGE, H_VERSION, H_WARNING_ID, partition_for
 
-from .kafka_fixtures import (  # noqa: F401
-    ROOT, headers_of, kafka_broker, kafka_topics, read_all, reference, worker_process, yujing_kafka,
-)
+from .kafka_fixtures import headers_of, read_all, reference, worker_process, yujing_kafka
 
 pytestmark = pytest.mark.integration
 CITY = SimConfig(days=2, scale=0.3)

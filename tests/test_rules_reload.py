@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import textwrap
 from datetime import timedelta
 
 from rules.detector import PackDetector
 from rules.packs import load_packs
 from rules.reload import PackReloader
-from rules.testing import T0, build_record
+from rules.testing import build_record
 from streams.detect import CaseContext
 
 PACK = """\

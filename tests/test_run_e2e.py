@@ -8,7 +8,7 @@ from collections import Counter
 import httpx
 
 from .engine_proc import read_store, stop, wait_for, yujing_run
-from .test_pipeline import REGION, call, grid, idn
+from .test_pipeline import call, grid, idn
 
 
 def _metric(text: str, name: str, **labels) -> float:
