@@ -9,8 +9,10 @@
 200 with the new version and its audit row; 404 unknown warning; 409 a stale ``version`` (names
 who acted) or a move the state does not allow; 422 a malformed body, naming the field.
 
-``by`` comes from the body until a login exists: ``actor(request, body)`` is the one place an
-auth layer will replace (take the user from the session, check jurisdiction, ignore ``by``).
+With login on (engine/gate.py) the actor is the logged-in user and ``by`` is ignored; a
+warning outside the user's jurisdiction answers 404 as if it did not exist (and is audited);
+roles ``analyst`` and ``leader`` read but do not act (403).  With login off (a loopback demo)
+``by`` names the operator.
 """
 from __future__ import annotations
 
@@ -22,14 +24,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import auth
 from .lifecycle import ACTIONS, Act, ActionError
 
 MAX_BODY = 16_384
 FIELDS = {"ack": (), "dispatch": ("unit",), "handling": (), "close": ("outcome",)}
 
 
+ACTING_ROLES = ("duty", "admin", "machine")
+
+
 def actor(request: Request, body: dict[str, Any]) -> str:
-    """Who acts. Today: the body's ``by``; later: the logged-in user (request.user)."""
+    """Who acts: the logged-in user, or with login off the body's ``by``."""
+    v = auth.viewer(request)
+    if v is not auth.LOCAL:
+        if v.role not in ACTING_ROLES:
+            raise ActionError(403, f"{v.name}的角色只能查看,不能处置预警")
+        return f"{v.name}({v.login})"
     by = body.get("by")
     if not isinstance(by, str) or not by.strip() or len(by) > 64:
         raise ActionError(422, "by 须为 1-64 个字符的用户名", field="by")
@@ -68,16 +79,31 @@ def parse(action: str, wid: str, raw: bytes, request: Request) -> Act:
 def routes(runner, store, json_response) -> list[Route]:
     """The routes, bound to the runner (which applies acts) and the store (which reads)."""
 
+    async def visible(request: Request, wid: str) -> None:
+        """404 for a warning outside the viewer's jurisdiction, as for an unknown one."""
+        v = auth.viewer(request)
+        if not v.region_prefix:
+            return
+        rows = await asyncio.to_thread(store.warning_history, wid)
+        if rows and not v.sees(rows[-1].get("region_code")):
+            auth.note_denied(request, wid)
+            raise ActionError(404, "预警不存在", warning_id=wid)
+
     def make(action: str):
         async def handle(request: Request) -> Response:
             try:
                 act = parse(action, request.path_params["wid"], await request.body(), request)
+                await visible(request, act.warning_id)
                 return json_response(await runner.act(act))
             except ActionError as exc:
                 return json_response(exc.body, status_code=exc.status)
         return handle
 
     async def audit(request: Request) -> Response:
+        try:
+            await visible(request, request.path_params["wid"])
+        except ActionError as exc:
+            return json_response(exc.body, status_code=exc.status)
         rows = await asyncio.to_thread(store.audit_of, request.path_params["wid"])
         return json_response(rows)
 

@@ -20,17 +20,19 @@ import uvicorn
 from graph.detector import GraphDetector
 from rules.detector import PackDetector
 from rules.packs import load_packs
-from rules.reload import PackReloader
+from rules.reload import PackReloader, ProfileMetric
 from sinks.deadletter import DeadLetterFile
 from sinks.sse import SseHub
 from streams.privacy import Hasher
 from streams.sources import Item
 
 from .config import Settings, hash_key
+from . import gate
 from .lifecycle import open_desk
 from .metrics import Metrics
 from .pipeline import Pipeline
 from .runner import Runner
+from .users import open_users
 from .warning_book import WarningBook
 from .web import make_app
 
@@ -69,15 +71,27 @@ async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when
     # the start without touching the data.
     desk = open_desk(settings.data_dir, metrics.registry, hub.publish)
     pipeline = build_pipeline(settings)
-    reloader = PackReloader(settings.rules_dir, pipeline.detectors[0])
+    users = open_users(settings)
+    # rules profile (平时/战时/...): `yujing rules profile NAME` writes DATA_DIR/rules-profile
+    reloader = PackReloader(settings.rules_dir, pipeline.detectors[0],
+                            profile_file=settings.data_dir / "rules-profile")
     metrics.set_pack_versions(reloader.versions())
+    profile_metric = ProfileMetric(metrics.registry)
+    profile_metric.set(reloader.profile(), reloader.profiles())
+    for err in reloader.errors:
+        log.error("rules profile: %s", err)
+    log.info("rules profile %s active (known: %s)", reloader.profile(), ", ".join(reloader.profiles()))
     store = open_store(settings)
+    metrics.watch_spool(store)  # ops (issue 9): spool size of a ClickHouse server's store
+    prime_desk_metrics(desk)
     dead = DeadLetterFile(settings.data_dir / "dead-letters" / "rejects.jsonl")
     runner = Runner(pipeline, store, metrics=metrics, dead_letters=dead,
                     publish=hub.publish, speed=settings.speed, batch_size=settings.batch_size,
                     desk=desk)
     stop = asyncio.Event()
-    app = make_app(store, hub, metrics, runner.progress.as_dict, stop, runner=runner)
+    app = make_app(store, hub, metrics, runner.progress.as_dict, stop, runner=runner,
+                   data_dir=settings.data_dir)
+    gate.install(app, users, audit=runner.note_access)  # login; who sees what (engine/auth.py)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                             lifespan="off")
     server = uvicorn.Server(config)
@@ -110,6 +124,7 @@ async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when
             if res is not None:
                 (log.info if res.ok else log.error)("rule packs: %s", res.summary())
                 metrics.set_pack_versions(reloader.versions())
+                profile_metric.set(reloader.profile(), reloader.profiles())
 
     reporter = asyncio.create_task(report())
     reloading = asyncio.create_task(reload_rules())
@@ -134,6 +149,18 @@ async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when
     summary = runner.progress.as_dict()
     summary["seconds"] = round(time.monotonic() - started, 2)
     return summary
+
+
+def prime_desk_metrics(desk) -> None:
+    """Create the desk's labelled series at 0 (every level's SLA breaches, every webhook's
+    failures) so that Prometheus sees the first breach or failure as an increase, and the
+    dashboard shows 0 rather than "no data"."""
+    from streams.codes import Level
+    for level in Level:
+        desk.breaches.labels(level.value)
+    if desk.sender is not None:
+        for hook in desk.policy.webhooks:
+            desk.sender.failures.labels("webhook", hook.name)
 
 
 def save_graph(pipeline: Pipeline, path: Path) -> None:

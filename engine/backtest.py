@@ -60,15 +60,20 @@ class Run:
     t_max: float | None = None
 
 
-def load_rules(directory: str | Path):
-    """The enabled rules of a pack folder as one detector; lint errors raise ``ValueError``."""
+def load_rules(directory: str | Path, profile: str | None = None):
+    """The rules of a pack folder as one detector, under ``profile`` (default 平时) and the
+    packs' region overrides; returns (the running rules' specs as tuned, detector).  Lint
+    errors and an unknown profile raise ``ValueError``."""
+    from dataclasses import replace
+
     from rules.detector import PackDetector
     from rules.packs import load_packs
     ps = load_packs(directory)
     if ps.errors or not ps.files:
         raise ValueError(f"rule packs in {directory} do not load:\n"
                          + "\n".join(map(str, ps.errors or [f"no *.yaml packs in {directory}"])))
-    return ps.specs, PackDetector(ps.specs)
+    det = PackDetector(ps.specs, tuning=ps.tuning(profile))
+    return [replace(r.spec, enabled=True) for r in det.rules], det
 
 
 def run(detectors: list, items: Iterable, rules: dict[str, dict] | None = None,

@@ -7,6 +7,7 @@
     yujing rules lint | yujing rules test | yujing backtest       (rule packs; see docs/rules.md)
     yujing evaluate --input city.jsonl --truth city.truth.jsonl  (the model; docs/learning.md)
     yujing graph explain CASE_ID --snapshot data/graph.json      (docs/graph.md)
+    yujing users add LOGIN --name .. --role duty --centre CODE    (console accounts; docs/console.md)
     yujing topics create | yujing ingest FILE | yujing worker     (Kafka; see docs/kafka.md)
 """
 from __future__ import annotations
@@ -109,11 +110,12 @@ def parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=_cmd_schema_export)
 
     # topics create, ingest, worker; rules lint/test, backtest; evaluate
-    from . import cli_graph, cli_kafka, cli_learning, cli_rules
+    from . import cli_graph, cli_kafka, cli_learning, cli_rules, cli_users
     cli_graph.add_commands(sub)
     cli_kafka.add_commands(sub)
     cli_rules.add_commands(sub)
     cli_learning.add_commands(sub)
+    cli_users.add_commands(sub)
     return p
 
 

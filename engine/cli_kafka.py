@@ -4,6 +4,9 @@
     yujing ingest FILE [--mapping MAP.yaml] [--bootstrap ...] [--rate N]
     yujing ingest --simulate [--days 2 --scale 0.3 --seed 7]
     yujing worker [--bootstrap ...] [--store clickhouse://host:9000/yujing] [--batch-size 500] [-l warn]
+                  [--metrics-port 9108 [--metrics-host 0.0.0.0]]
+    yujing console [--bootstrap ...] [--store clickhouse://...] [--host 0.0.0.0 --port 8000]
+                   [--act-timeout 10]   (engine/console_app.py)
 """
 from __future__ import annotations
 
@@ -110,11 +113,37 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from .worker import make_app, run_worker
     settings = load_settings(args.config, data_dir=args.data_dir, store_url=args.store)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from .metrics import Metrics
+    from .worker_metrics import serve_metrics
     store = open_worker_store(settings, args.spool_max_mb)
+    metrics = Metrics()
+    server = serve_metrics(metrics, args.metrics_host, args.metrics_port) if args.metrics_port else None
     try:
         app = make_app(settings, args.bootstrap, _topics(args), batch_size=args.batch_size,
-                       within=args.within, app_id=args.group, store=store)
+                       within=args.within, app_id=args.group, store=store, metrics=metrics)
         run_worker(app, args.log_level)
+    finally:
+        if server is not None:
+            server.shutdown()
+        store.close()
+    return 0
+
+
+def _cmd_console(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .config import load_settings
+    from .console_app import serve_console
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    settings = load_settings(args.config, data_dir=args.data_dir, store_url=args.store,
+                             host=args.host, port=args.port)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_worker_store(settings)
+    try:
+        asyncio.run(serve_console(settings, args.bootstrap, _topics(args), store,
+                                  act_timeout=args.act_timeout))
     finally:
         store.close()
     return 0
@@ -128,7 +157,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: Any) -> None:
-    """Add ``topics``, ``ingest`` and ``worker`` to the ``yujing`` subparsers."""
+    """Add ``topics``, ``ingest``, ``worker`` and ``console`` to the ``yujing`` subparsers."""
     t = sub.add_parser("topics", help="Kafka topics")
     ts = t.add_subparsers(dest="topics_command", required=True)
     tc = ts.add_parser("create", help="create the topics (existing ones are left as they are)")
@@ -162,9 +191,29 @@ def add_commands(sub: Any) -> None:
     w.add_argument("--within", type=float, default=0.2,
                    help="seconds to wait for a batch to fill before processing what came")
     w.add_argument("--group", help="consumer group / Faust app id (default PREFIX-worker)")
+    w.add_argument("--metrics-port", type=int, default=int(os.environ.get("YUJING_METRICS_PORT", 0)),
+                   help="serve Prometheus metrics (consumer lag, records, rejects...) on this port "
+                   "at /metrics (default $YUJING_METRICS_PORT; 0 = off)")
+    w.add_argument("--metrics-host", default=os.environ.get("YUJING_METRICS_HOST", "127.0.0.1"),
+                   help="address for --metrics-port (default $YUJING_METRICS_HOST or 127.0.0.1; "
+                   "0.0.0.0 in a container)")
     w.add_argument("-l", "--log-level", default="warn",
                    choices=["crit", "error", "warn", "info", "debug"], help="Faust's log level")
     w.set_defaults(func=_cmd_worker)
+
+    c = sub.add_parser("console", help="serve the console on Kafka: reads the store, pushes the "
+                       "warnings topic, sends the centre's acts to the workers")
+    _common(c)
+    c.add_argument("--config", help="YAML settings file (see engine/config.py)")
+    c.add_argument("--data-dir", help="data folder: routing.yaml, secret/users.yaml, DATA_DIR/spool")
+    c.add_argument("--store", metavar="URL", help="clickhouse://user:pass@host:9000/db: the workers' "
+                   "ClickHouse server (default $YUJING_STORE_URL; without it the embedded chDB store "
+                   "under DATA_DIR, for a single-machine try only)")
+    c.add_argument("--host", help="address to serve on (default $YUJING_HOST or 127.0.0.1)")
+    c.add_argument("--port", type=int, help="port (default $YUJING_PORT or 8000)")
+    c.add_argument("--act-timeout", type=float, default=10.0,
+                   help="seconds an act (签收/分流/办结) waits for the worker's answer before 503")
+    c.set_defaults(func=_cmd_console)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,11 @@
-"""``yujing rules lint|test [DIR]`` and ``yujing backtest``: the analysts' commands.
+"""``yujing rules lint|test [DIR]``, ``yujing rules profile [NAME]`` and ``yujing backtest``:
+the analysts' commands.
 
 Lint and test exit 0 when all is well and 1 otherwise (for CI); errors print as
 ``file:line:col: message``.  ``backtest`` plays a file through the pipeline with a rule folder
 (and ``--compare OLD_DIR``), prints a table and saves JSON (see ``engine.backtest``).
+``rules profile NAME`` switches the profile (平时/战时/...) of a running engine: it writes
+``DATA_DIR/rules-profile``, which the engine's reloader watches.
 The lead wires ``add_commands`` into ``engine.cli``.
 """
 from __future__ import annotations
@@ -26,7 +29,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
     shadow = sum(s.shadow for s in ps.specs)
     off = sum(not s.enabled for s in ps.specs)
     print(f"{len(ps.files)} pack(s), {len(ps.specs)} rule(s) ({shadow} shadow, {off} disabled), "
-          f"{len(ps.lexicons)} 词库, {len(ps.errors)} error(s)")
+          f"{len(ps.lexicons)} 词库, {len(ps.profiles)} profile(s) ({', '.join(sorted(ps.profiles))}), "
+          f"{len(ps.standing)} region override(s), {len(ps.errors)} error(s)")
     return 1 if ps.errors else 0
 
 
@@ -47,8 +51,60 @@ def cmd_test(args: argparse.Namespace) -> int:
             else:
                 failed += 1
                 print(f"FAIL  {spec.pack}/{spec.id} (line {spec.line}): {r.name}: {r.message}")
+    from rules.testing import run_profile_tests
+    for name, prof in sorted(ps.profiles.items()):
+        for r in run_profile_tests(ps, name):
+            if args.rule and r.rule_id not in args.rule:
+                continue
+            passed += r.ok
+            failed += not r.ok
+            if not r.ok:
+                print(f"FAIL  profile {name} ({prof.file}) {r.rule_id}: {r.name}: {r.message}")
+            elif args.verbose_tests:
+                print(f"ok    profile {name} {r.rule_id}: {r.name}")
     print(f"{passed} passed, {failed} failed, {len(ps.errors)} load error(s)")
     return 1 if failed or ps.errors or not ps.files else 0
+
+
+PROFILE_FILE = "rules-profile"
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Show the profiles, or switch the running engine's profile (writes DATA_DIR/rules-profile)."""
+    from pathlib import Path
+
+    from engine.config import load_settings
+    from rules.packs import load_packs
+    from rules.tuning import DEFAULT_PROFILE
+    settings = load_settings(args.config, data_dir=args.data_dir)
+    rules_dir = Path(args.rules) if args.rules else settings.rules_dir
+    path = settings.data_dir / PROFILE_FILE
+    ps = load_packs(rules_dir)
+    if ps.errors:
+        for e in ps.errors:
+            print(e, file=sys.stderr)
+        print(f"the rules in {rules_dir} do not lint; fix them first (yujing rules lint)", file=sys.stderr)
+        return 1
+    try:
+        current = path.read_text(encoding="utf-8").strip().splitlines()[0].strip() or DEFAULT_PROFILE
+    except (OSError, IndexError, UnicodeDecodeError):
+        current = DEFAULT_PROFILE
+    if not args.name:
+        for name, p in sorted(ps.profiles.items()):
+            print(f"{'*' if name == current else ' '} {name}  {p.title}  {p.description[:60]}".rstrip())
+        print(f"active: {current} ({path})")
+        return 0
+    if args.name not in ps.profiles:
+        print(f"unknown rules profile {args.name!r}; known: {', '.join(sorted(ps.profiles))} "
+              f"(profiles are {rules_dir}/profiles/NAME.yaml)", file=sys.stderr)
+        return 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(args.name + "\n", encoding="utf-8")
+    tmp.replace(path)   # atomic: the engine never reads half a name
+    print(f"rules profile {current} -> {args.name} written to {path}; a running engine on this "
+          "data folder applies it within seconds (see its log and yujing_rule_profile_active)")
+    return 0
 
 
 def _fmt(v) -> str:
@@ -113,7 +169,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from engine import backtest as bt
     from streams.sources import open_source
     try:
-        specs, det = bt.load_rules(args.rules)
+        specs, det = bt.load_rules(args.rules, args.profile)
         old = bt.load_rules(args.compare) if args.compare else None
     except ValueError as exc:
         print(exc, file=sys.stderr)
@@ -146,11 +202,20 @@ def add_commands(subparsers) -> None:
     test.add_argument("--rule", action="append", help="only this rule id (repeatable)")
     test.add_argument("--verbose-tests", action="store_true", help="print passing tests too")
     test.set_defaults(func=cmd_test)
+    prof = sub.add_parser("profile", help="show the rules profiles (平时/战时/...) or switch a running "
+                          "engine to one (writes DATA_DIR/rules-profile)")
+    prof.add_argument("name", nargs="?", help="the profile to switch to (omit to list them)")
+    prof.add_argument("--data-dir", help="the running engine's data folder (default: settings)")
+    prof.add_argument("--rules", help="the rule folder to check NAME against (default: settings.rules_dir)")
+    prof.add_argument("--config", help="YAML settings file (as for yujing run)")
+    prof.set_defaults(func=cmd_profile)
     bt = subparsers.add_parser("backtest", help="replay a file through the pipeline with a rule "
                                "folder: hits, warnings/day, precision/recall, lead time")
     bt.add_argument("--rules", required=True, help="a folder of packs (or one pack file)")
     bt.add_argument("--input", required=True, help="records (.jsonl, the simulator's output)")
     bt.add_argument("--truth", help="the simulator's truth file (.truth.jsonl)")
+    bt.add_argument("--profile", help="apply this rules profile (e.g. 战时) to --rules; "
+                    "--compare runs under 平时, so --compare with the same folder shows what it adds")
     bt.add_argument("--compare", metavar="OLD_DIR", help="also run these rules; show what changes")
     bt.add_argument("--level", default="blue", choices=["blue", "yellow", "orange", "red"],
                     help="the level (or above) that counts as warned for per-rule figures and the diff")
@@ -164,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="yujing")
     add_commands(p.add_subparsers(dest="command", required=True))
     argv = list(argv if argv is not None else sys.argv[1:])
-    args = p.parse_args(argv if argv[:1] == ["backtest"] else ["rules", *argv])
+    args = p.parse_args(argv if argv[:1] in (["backtest"], ["rules"]) else ["rules", *argv])
     return args.func(args)
 
 

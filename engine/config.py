@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     sim_days: int = Field(30, ge=1, le=3660)
     sim_seed: int = 7
     sim_scale: float = Field(1.0, gt=0, le=1000)
+    auth: bool = Field(True, description="console login (engine/gate.py); may be off only when "
+                       "serving on a loopback host: everyone is then one local operator, masked")
+    users_file: Path | None = Field(None, description="the console's accounts (engine/users.py); "
+                                    "default DATA_DIR/secret/users.yaml, made with one admin on "
+                                    "first start")
     hash_key_file: Path | None = Field(None, description="32-byte key for keyed hashes; default DATA_DIR/secret/hash.key")
 
 
@@ -74,9 +79,20 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
                      and not any(e.startswith(f"YUJING_{str(k).upper()}__") for e in env)})
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_errors_text(exc), file=str(config_file) if config_file else None) from None
+    if not settings.auth and settings.host not in LOOPBACK:
+        raise ConfigError(f"auth: login may be off only on a loopback host, not {settings.host}",
+                          file=str(config_file) if config_file else None)
+    return settings
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def users_path(settings: Settings) -> Path:
+    return settings.users_file or settings.data_dir / "secret" / "users.yaml"
 
 
 def hash_key(settings: Settings) -> bytes:

@@ -167,6 +167,11 @@ class SlaScheduler:
             now = self.clock()
             self._timers[w.id] = (now, now + limit, w)
 
+    def timer(self, warning_id: str) -> tuple[float, float] | None:
+        """(started, due) in clock seconds while a warning's 签收 clock runs, else None."""
+        held = self._timers.get(warning_id)
+        return None if held is None else (held[0], held[1])
+
     def stop(self, warning_id: str) -> None:
         self._timers.pop(warning_id, None)
         self._fired.discard(warning_id)

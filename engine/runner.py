@@ -23,6 +23,7 @@ from streams.records import Warning
 from streams.sources import Item
 
 from . import lifecycle as lc
+from .acts_apply import apply_act
 
 from .metrics import Metrics
 from .pipeline import Outputs, Pipeline
@@ -88,6 +89,15 @@ class Runner:
         except asyncio.TimeoutError:
             raise lc.ActionError(503, "引擎繁忙(存储不可用?),请稍后重试") from None
 
+    def note_access(self, action: str, viewer, warning_id: str, note: str) -> None:
+        """Audit a look at a warning (``view_clear``: records shown in clear; ``denied``: outside
+        the viewer's jurisdiction); see engine/auth.py.  Queued: written with the next store write."""
+        entry = AuditEntry(at=lc.wall_now(), warning_id=warning_id, case_id="", version=0,
+                           action=action, from_state="", to_state="",
+                           by=f"{viewer.name}({viewer.login})", note=note,
+                           key=f"{viewer.login}@{time.time_ns()}")
+        self._post(("audit", entry), None)
+
     async def serve_inbox(self, stop: asyncio.Event) -> None:
         """After the input ends: keep applying acts until stopped."""
         while not stop.is_set():
@@ -110,7 +120,12 @@ class Runner:
         while self._inbox:
             item, fut = self._inbox.pop(0)
             try:
-                res = await (self._breach(item[1]) if isinstance(item, tuple) else self._apply(item))
+                if not isinstance(item, tuple):
+                    res = await self._apply(item)
+                elif item[0] == "breach":
+                    res = await self._breach(item[1])
+                else:  # ("audit", entry): a clear view or a denied look, written with the rest
+                    res = await self._store(Outputs(), [item[1]])
             except Exception as exc:  # ActionError, or a bug: the HTTP side answers either way
                 if fut is not None and not fut.done():
                     fut.set_exception(exc)
@@ -125,35 +140,13 @@ class Runner:
         rows = await asyncio.to_thread(self.store.warning_history, act.warning_id)
         if not rows:
             raise lc.ActionError(404, "预警不存在", warning_id=act.warning_id)
-        cur = Warning.model_validate(rows[-1])
-        held = self.pipeline.book.open_warning(cur.case_id)
-        in_book = held is not None and held.id == cur.id and held.version >= cur.version
-        if in_book:
-            cur = held
-        policy = self.desk.policy if self.desk is not None else None
-        to = lc.check(cur, act, policy, self.last_acts.get(cur.id))
-        now = lc.wall_now()
-        out = Outputs()
-        if act.action == "close":
-            fb = lc.feedback_of(cur, act, now)
-            if in_book or held is None:  # the pipeline closes the case, as any feedback would
-                out = self.pipeline.process([Item(line=0, raw="", record=fb, source="console")])
-            else:
-                out.records.append(fb)
-            w = next((x for x in out.warnings if x.id == cur.id), None)
-            if w is None:  # the book no longer holds it (a restart): close the stored version
-                w = lc.closed_version(cur, act.outcome, now)
-                out.warnings.append(w)
-            entry = lc.audit(act, cur, w.version, to, now)
-        else:
-            w, entry = lc.advance(cur, act, to, now)
-            if in_book:
-                lc.adopt(self.pipeline.book, w)
-            out.warnings.append(w)
-        await self._store(out, [entry])
-        self.last_acts.note(entry)
-        self._pushed(out)
-        return {"warning": warning_view(w), "audit": audit_view(entry)}
+        done = apply_act(self.pipeline, act, Warning.model_validate(rows[-1]),
+                         policy=self.desk.policy if self.desk is not None else None,
+                         last=self.last_acts.get(act.warning_id))  # engine/acts_apply.py
+        await self._store(done.outputs, [done.audit])
+        self.last_acts.note(done.audit)
+        self._pushed(done.outputs)
+        return {"warning": warning_view(done.warning), "audit": audit_view(done.audit)}
 
     async def _breach(self, w: Warning) -> dict[str, Any]:
         """An SLA breach (fired by the desk) goes into the audit trail too."""

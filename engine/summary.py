@@ -8,6 +8,11 @@ Computed from the latest version of each warning, so it reads the same from any 
 >>> s = summarise(rows)
 >>> s["by_level"], s["by_district"][0]["code"], s["trend"][-1]
 ({'red': 1, 'orange': 0, 'yellow': 0, 'blue': 0}, '629901', {'hour': '2026-05-01T09:00', 'warnings': 1, 'escalations': 0})
+>>> late = [{"warning_id": "W1", "at": "2026-05-01T09:21:00+08:00"},
+...         {"warning_id": "W-other-region", "at": "2026-05-01T09:20:00+08:00"}]
+>>> s = summarise(rows, breaches=late)["sla"]
+>>> s["open"], [b["id"] for b in s["newest"]]
+(1, ['W1'])
 """
 from __future__ import annotations
 
@@ -28,7 +33,24 @@ def _escalated(row: dict) -> bool:
                for r in row.get("reasons") or [])
 
 
-def summarise(rows: Iterable[dict], newest_red: int = 20) -> dict[str, Any]:
+def _sla(rows: list[dict], breaches: Iterable[dict], newest: int) -> dict[str, Any]:
+    """Breached 签收 deadlines (督办) of the warnings in ``rows`` (the viewer's jurisdiction):
+    how many open warnings are under 督办, and the newest breaches."""
+    by_id = {r["id"]: r for r in rows}
+    seen, items = set(), []
+    for b in breaches:  # newest first
+        w = by_id.get(b["warning_id"])
+        if w is None or b["warning_id"] in seen:
+            continue
+        seen.add(b["warning_id"])
+        items.append({"id": w["id"], "title": w["title"], "level": w["level"],
+                      "region_code": w["region_code"], "state": w["state"], "at": b["at"]})
+    return {"open": sum(1 for i in items if i["state"] != "closed"), "newest": items[:newest]}
+
+
+def summarise(rows: Iterable[dict], newest_red: int = 20, *,
+              breaches: Iterable[dict] = ()) -> dict[str, Any]:
+    """``breaches``: audit rows of action ``sla_breach``, newest first."""
     rows = list(rows)
     live = [r for r in rows if r["state"] != "closed"]
     by_level = Counter(r["level"] for r in live)
@@ -60,4 +82,5 @@ def summarise(rows: Iterable[dict], newest_red: int = 20) -> dict[str, Any]:
         "trend": trend,
         "newest_red": [{k: r[k] for k in ("id", "title", "score", "region_code", "updated_at")}
                        for r in reds],
+        "sla": _sla(rows, breaches, newest_red),
     }

@@ -47,9 +47,16 @@ class WarningBook:
         self.fusion = fusion or Fusion()
         self.horizon = horizon   # signals older than this (event time) no longer count
         self._cases: dict[str, _CaseSignals] = {}
+        self._alias: dict[str, str] = {}   # merged case id -> the case it merged into
+
+    def canonical(self, case_id: str) -> str:
+        """The case a merged case's warning now lives under (itself if never merged)."""
+        while case_id in self._alias:
+            case_id = self._alias[case_id]
+        return case_id
 
     def open_warning(self, case_id: str) -> Warning | None:
-        cs = self._cases.get(case_id)
+        cs = self._cases.get(self.canonical(case_id))
         return cs.warning if cs and cs.warning and cs.warning.state != "closed" else None
 
     def update(self, case, signals: list[Signal], record_kind: str, at: datetime) -> Warning | None:
@@ -111,7 +118,7 @@ class WarningBook:
         """A person acted on the warning (签收, 分流...): ``w`` is now the version new evidence
         builds on (same id, next version, keeping its state). Ignored if the book holds another
         warning for the case (or none)."""
-        cs = self._cases.get(w.case_id)
+        cs = self._cases.get(self.canonical(w.case_id))
         if cs is not None and cs.warning is not None and cs.warning.id == w.id:
             cs.warning = w
 
@@ -122,9 +129,46 @@ class WarningBook:
     def forget(self, case_id: str) -> None:
         """The case left memory (see ``Pipeline.retention``); its warnings stay in the store."""
         self._cases.pop(case_id, None)
+        if self.canonical(case_id) not in self._cases:  # (an alias lives as long as its case)
+            self._alias.pop(case_id, None)
+        if self._alias:
+            for a in [a for a, c in self._alias.items() if c == case_id]:
+                del self._alias[a]
+
+    def merge(self, gone: str, into: str, at: datetime) -> Warning | None:
+        """Case ``gone`` merged into ``into`` (``CaseLinker``): its signals join the survivor's
+        and ``gone`` stays an alias (feedback and 签收 on it reach the survivor).  Its open
+        warning carries on as the survivor's (same id, next version on new evidence), unless
+        the survivor has its own: then the merged one is closed with a ``merged`` reason, and
+        that version is returned."""
+        into = self.canonical(into)
+        if gone == into:
+            return None
+        self._alias[gone] = into
+        cs = self._cases.pop(gone, None)
+        if cs is None:
+            return None
+        dst = self._cases.setdefault(into, _CaseSignals())
+        for rule, sigs in cs.by_rule.items():
+            hist = dst.by_rule.setdefault(rule, [])
+            hist.extend(sigs)
+            hist.sort(key=lambda x: x.at)
+            while len(hist) > KEEP_PER_RULE:
+                hist.remove(min(hist, key=lambda x: (x.score, x.at)))
+        dst.kinds.update(cs.kinds)
+        w = cs.warning
+        if w is None or w.state == "closed":
+            return None
+        if self.open_warning(into) is None:
+            dst.warning = w
+            return None
+        return w.model_copy(update={"version": w.version + 1, "state": "closed",
+                                    "updated_at": max(at, w.updated_at),
+                                    "reasons": w.reasons + [{"rule_id": "merged", "case_id": into}]})
 
     def close(self, case_id: str, outcome: str, at: datetime) -> Warning | None:
         """Feedback closed the case's warning with an outcome."""
+        case_id = self.canonical(case_id)
         cs = self._cases.get(case_id)
         cur = self.open_warning(case_id)
         if cs is None or cur is None:

@@ -18,7 +18,9 @@ the batch; the outputs of a replay are the same ids and versions, so idempotent 
 (ReplacingMergeTree on (id, version)) see no duplicates. Pipeline state lives in memory: when a
 worker gets a partition (start, restart, rebalance) it first rebuilds that partition's pipeline
 by replaying the partition from its start up to the offset Faust resumes at, outputs discarded
-(they were produced before that offset was committed). The log is the state; replay cost grows
+(they were produced before that offset was committed). The centre's acts (签收/分流/处置/办结)
+are act records in the same log, applied in their place (engine/worker_acts.py): the replay
+rebuilds the warnings' closed-loop state too. The log is the state; replay cost grows
 with history until snapshots come (docs/kafka.md). Registry records go to the store once, as read.
 
 Back-pressure: a store that is slow or down (``SinkUnavailable``, e.g. a ClickHouse server down
@@ -46,7 +48,10 @@ from streams.topics import (
 
 from .config import Settings
 from .kafka_ingest import dead_letter_headers
-from .pipeline import Outputs, Pipeline
+from .metrics import Metrics
+from .pipeline import Pipeline
+from .worker_acts import ActOutputs, ActState, act_headers, refusal_headers
+from .worker_acts import process as apply_items
 
 log = logging.getLogger("yujing.worker")
 
@@ -64,12 +69,14 @@ def to_item(raw: bytes, topic: str, partition: int, offset: int) -> Item:
 class Engine:
     """The Faust-free part: registry state and a pipeline per partition."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, metrics: Metrics | None = None):
         from .app import build_pipeline
+        self.metrics = metrics or Metrics()  # engine/worker_metrics.py serves it
         self._build = lambda: build_pipeline(settings)
         self.registry: list[Item] = []
         self.pipelines: dict[int, Pipeline] = {}
         self.next_offset: dict[int, int] = {}   # per partition: the offset its state has reached
+        self.acts: dict[int, ActState] = {}     # per partition: what the centre's acts need
         self.ready = asyncio.Event()
         self.counts = {"batches": 0, "items": 0, "warnings": 0, "rejects": 0, "store_waits": 0,
                        "skipped": 0}
@@ -86,15 +93,21 @@ class Engine:
         for p in self.pipelines.values():
             p.process(items)           # already-seen ids are skipped as duplicates
 
-    def process(self, partition: int, items: Sequence[Item]) -> Outputs:
-        out = self.pipeline(partition).process(items)
+    def process(self, partition: int, items: Sequence[Item]) -> ActOutputs:
+        out = self._apply(partition, items)
         if items:
             self.next_offset[partition] = items[-1].line + 1
         self.counts["batches"] += 1
         self.counts["items"] += len(items)
         self.counts["warnings"] += len(out.warnings)
         self.counts["rejects"] += len(out.rejects)
+        self.counts["acts"] = self.counts.get("acts", 0) + len(out.audit)
+        self.counts["acts_refused"] = self.counts.get("acts_refused", 0) + len(out.refused)
         return out
+
+    def _apply(self, partition: int, items: Sequence[Item]) -> ActOutputs:
+        """Records through the partition's pipeline, the centre's acts applied in log order."""
+        return apply_items(self.pipeline(partition), self.acts.setdefault(partition, ActState()), items)
 
     def fresh(self, partition: int, items: list[Item]) -> list[Item]:
         """Drop items this partition's state has already seen (a refetch after a rebalance)."""
@@ -111,7 +124,7 @@ class Engine:
         if partition in self.pipelines and self.next_offset.get(partition) == first_offset:
             return
         self.forget([partition])
-        p = self.pipeline(partition)
+        self.pipeline(partition)
         self.next_offset[partition] = first_offset
         if first_offset <= 0:
             return
@@ -128,7 +141,8 @@ class Engine:
                 got = await cons.getmany(tp, timeout_ms=1000, max_records=5000)
                 items = [to_item(m.value, m.topic, m.partition, m.offset)
                          for m in got.get(tp, ()) if m.offset < first_offset]
-                p.process(items)   # outputs discarded: produced before this offset was committed
+                # outputs discarded: produced before this offset was committed
+                self._apply(partition, items)
                 n += len(items)
         finally:
             await cons.stop()
@@ -139,6 +153,7 @@ class Engine:
         for p in partitions:
             self.pipelines.pop(p, None)
             self.next_offset.pop(p, None)
+            self.acts.pop(p, None)
 
 
 async def store_write(store: Any, batch: StoreBatch, engine: Engine | None = None, *,
@@ -160,6 +175,7 @@ async def store_write(store: Any, batch: StoreBatch, engine: Engine | None = Non
                 log.warning("store unavailable, holding the stream until it returns: %s", exc)
             if engine is not None:
                 engine.counts["store_waits"] += 1
+                engine.metrics.sink_errors.inc()
             await asyncio.sleep(delay)
             delay = min(max_delay, delay * 2)
 
@@ -212,8 +228,10 @@ async def _fetch_parts(cons, topic: str):
 
 
 def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: int = 500,
-             within: float = 0.2, store: Any = None, app_id: str | None = None) -> faust.App:
-    """The Faust app. ``store``: an ``sinks.store.Store`` written before anything is produced."""
+             within: float = 0.2, store: Any = None, app_id: str | None = None,
+             metrics: Metrics | None = None) -> faust.App:
+    """The Faust app. ``store``: an ``sinks.store.Store`` written before anything is produced;
+    ``metrics``: counted per batch, with consumer lag (engine/worker_metrics.py)."""
     app = faust.App(
         app_id or f"{topics.prefix}-worker",   # = the consumer group id
         broker=f"kafka://{bootstrap}",
@@ -230,8 +248,15 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
     events = app.topic(topics.events, **raw)
     warnings = app.topic(topics.warnings, **raw)
     dead = app.topic(topics.dead_letters, **raw)
-    engine = Engine(settings)
+    engine = Engine(settings, metrics)
     app.yujing_engine = engine  # for tests and status
+    engine.metrics.watch_spool(store)
+    from .worker_metrics import LagWatcher
+    lag = LagWatcher(app, engine, engine.metrics, topics.events)
+
+    @app.timer(2.0)
+    async def consumer_lag() -> None:
+        await lag.update()
 
     alive = Path(settings.data_dir) / "worker.alive"
 
@@ -263,19 +288,26 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
                 continue
             await engine.ensure(bootstrap, topics.events, part, items[0].line)
             out = engine.process(part, items)
+            engine.metrics.observe(out)
             await store_write(store, StoreBatch(
                 records=out.records, signals=out.signals, warnings=out.warnings,
-                rejects=out.rejects, record_cases=out.case_of), engine)
+                rejects=out.rejects, record_cases=out.case_of, audit=out.audit), engine)
             for w in out.warnings:
+                acted = out.acted.get((w.id, w.version))   # the centre's act made it: say which
                 await warnings.send(key=w.case_id.encode(), value=w.model_dump_json().encode(),
                                     headers=headers(**{H_WARNING_ID: w.id, H_VERSION: w.version,
-                                                       H_LEVEL: w.level.value}))
+                                                       H_LEVEL: w.level.value})
+                                    + (act_headers(*acted) if acted else []))
+            for it, exc in out.refused:   # an act refused (stale version...): the console waits
+                await dead.send(key=it.record.id.encode(), value=it.raw.encode("utf-8"),
+                                headers=refusal_headers(it, exc))
             for r in out.rejects:
                 await dead.send(key=r.record_id.encode() if r.record_id else None,
                                 value=r.raw.encode("utf-8"),
                                 headers=dead_letter_headers(r, "worker"))
         # outputs are on the broker before this batch's events are acked (then committed)
         await app.producer.flush()
+        engine.metrics.open_cases.set(sum(len(p.linker.cases) for p in engine.pipelines.values()))
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_, revoked, **kw) -> None:

@@ -12,6 +12,10 @@ building, entrance and room (3号楼 / 3栋 / 3幢 / 三栋; 2单元 / 二单元
 '张掖路12号3栋2单元301'
 >>> normalise_address("安宁县上川镇王家湾村十二组41号")
 '上川镇王家湾村12组41号'
+>>> normalise_address("甘肃省安宁县龙泉镇超市") == normalise_address("安宁县龙泉镇超市") == "龙泉镇超市"
+True
+>>> normalise_address("兰州市城关区张掖路菜市场")
+'张掖路菜市场'
 >>> normalise_address("  Room 1203,  Tower B ")
 'room 1203, tower b'
 """
@@ -26,8 +30,9 @@ _UNIT = {"十": 10, "百": 100, "千": 1000}
 _CN_NUM = re.compile(r"[零〇一二两三四五六七八九十百千]+(?=[号栋幢楼单元室组层户排巷弄村]|$|-)")
 # the administrative prefix down to the county: 省, 自治区, 市, 州, 盟, 区, 县, 旗
 # (小区, 社区, 园区, 校区, 景区, 厂区, 矿区 end in 区 but are places, not counties)
-_PREFIX = re.compile(r"^(?:[^省]{2,8}?(?:省|自治区))?(?:[^市州盟]{1,8}?(?:市|自治州|州|盟))?"
-                     r"(?:[^区县旗]{1,8}?(?<![小社园校景厂矿])(?:区|县|旗))?")
+# (a 市 or 区 after a 镇, 街, 路 or 号 is a shop or an estate: 龙泉镇超市, 张掖路菜市)
+_PREFIX = re.compile(r"^(?:[^省]{2,8}?(?:省|自治区))?(?:[^市州盟镇乡街路号]{1,8}?(?:市|自治州|州|盟))?"
+                     r"(?:[^区县旗镇乡街路号]{1,8}?(?<![小社园校景厂矿])(?:区|县|旗))?")
 _BUILDING = re.compile(r"(\d+)(?:号楼|幢|栋|座|号栋)")
 _UNIT_RE = re.compile(r"(\d+)(?:单元|门)")
 _ROOM = re.compile(r"(\d+)(?:室|房|户)$")

@@ -184,6 +184,7 @@ def _default_packs() -> Any:
 
 
 def default_detectors() -> list[Any]:
-    """A fresh detector (empty window state) over the enabled rules of the default packs."""
+    """A fresh detector (empty window state) over the enabled rules of the default packs (平时)."""
     from .detector import PackDetector
-    return [PackDetector(_default_packs().specs)]
+    ps = _default_packs()
+    return [PackDetector(ps.specs, tuning=ps.tuning())]   # 平时 and the packs' region overrides

@@ -18,6 +18,7 @@ from streams.records import TZ, Signal
 
 from .kinds import KINDS, Fire, Rule, RuleSpec
 from .lang.names import RECORD, Env
+from .tuning import DEFAULT_PROFILE, Tuning, tune
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 PLACEHOLDERS = {"title", "words", "count", "window", "key", "baseline", "span_hours", "categories",
@@ -63,12 +64,19 @@ def _hours(sec: float) -> str:
 
 
 class PackDetector:
-    """Every enabled rule of the loaded packs; implements detect/advance/snapshot/restore."""
+    """Every enabled rule of the loaded packs; implements detect/advance/snapshot/restore.
+
+    ``tuning`` (``rules.tuning.Tuning``: the active profile and the region overrides) is
+    applied to the rules as written; ``set_tuning`` switches it on a running detector.
+    """
 
     name = "rules.packs"
 
-    def __init__(self, specs: Iterable[RuleSpec], lateness: timedelta = timedelta(hours=6)):
-        self._install([KINDS[s.kind](s, key_function(s.key)) for s in specs if s.enabled])
+    def __init__(self, specs: Iterable[RuleSpec], lateness: timedelta = timedelta(hours=6),
+                 tuning: Tuning | None = None):
+        self.specs = list(specs)
+        self.tuning = tuning
+        self._install(self._build(self.specs, tuning, {}, None))
         self.lateness = lateness.total_seconds()
         self.max_t: float | None = None
         self.ext_wm: float | None = None
@@ -82,34 +90,53 @@ class PackDetector:
                 self.by_stream.setdefault(st, []).append(r)
         self.timed = [r for r in rules if r.timers or r.spec.kind in ("threshold", "sequence")]
 
-    def replace_rules(self, specs: Iterable[RuleSpec]) -> dict[str, list[str]]:
-        """Swap in a new rule set on a running detector (hot reload).
+    @property
+    def profile(self) -> str:
+        return self.tuning.name if self.tuning is not None else DEFAULT_PROFILE
+
+    def _build(self, specs: list[RuleSpec], tuning: Tuning | None, old: dict[str, Rule],
+               res: dict[str, list[str]] | None) -> list[Rule]:
+        new: list[Rule] = []
+        for s in specs:
+            base, variants = tune(s, tuning)
+            if not (variants.enabled if variants is not None else base.enabled):
+                continue
+            r = KINDS[s.kind](base, key_function(s.key))
+            r.variants = variants
+            prev = old.get(s.id)
+            if prev is not None and prev.spec.version == s.version and prev.spec.kind == s.kind:
+                r.restore(prev.snapshot())
+                if res is not None:
+                    res["kept"].append(s.id)
+            elif res is not None:
+                res["added" if prev is None else "restarted"].append(s.id)
+            new.append(r)
+        return new
+
+    def replace_rules(self, specs: Iterable[RuleSpec], tuning: Tuning | None = None) -> dict[str, list[str]]:
+        """Swap in a new rule set (hot reload) and/or a new tuning (profile switch).
 
         A rule with the same id and version as a running one takes over its window state,
-        timers and suppression (its other fields, e.g. score, may have changed); a new or
-        re-versioned rule starts empty.  The watermark is kept.  Call it between batches.
-        Returns the ids ``added``, ``removed``, ``restarted`` (version changed) and ``kept``.
+        timers and suppression (its other fields, e.g. score or a profile's threshold, may
+        have changed); a new or re-versioned rule starts empty, and so does a rule that a
+        profile turns on (it was not running).  The watermark is kept.  Call it between
+        batches.  ``tuning`` None keeps the current one.  Returns the ids ``added``,
+        ``removed``, ``restarted`` (version changed) and ``kept``.
         """
+        self.specs = list(specs)
+        if tuning is not None:
+            self.tuning = tuning
         old = {r.spec.id: r for r in self.rules}
-        new: list[Rule] = []
         res: dict[str, list[str]] = {"added": [], "removed": [], "restarted": [], "kept": []}
-        for s in specs:
-            if not s.enabled:
-                continue
-            r = KINDS[s.kind](s, key_function(s.key))
-            prev = old.get(s.id)
-            if prev is None:
-                res["added"].append(s.id)
-            elif prev.spec.version == s.version and prev.spec.kind == s.kind:
-                r.restore(prev.snapshot())
-                res["kept"].append(s.id)
-            else:
-                res["restarted"].append(s.id)
-            new.append(r)
+        new = self._build(self.specs, self.tuning, old, res)
         ids = {r.spec.id for r in new}
         res["removed"] = sorted(i for i in old if i not in ids)
         self._install(new)
         return res
+
+    def set_tuning(self, tuning: Tuning) -> dict[str, list[str]]:
+        """Switch the profile (and overrides) of a running detector; see ``replace_rules``."""
+        return self.replace_rules(self.specs, tuning)
 
     @property
     def watermark(self) -> float | None:
@@ -131,9 +158,16 @@ class PackDetector:
             return []
         env = Env(record, case)
         out: list[Signal] = []
+        region = record.place.region_code
         for r in rules:
+            v = r.variants
+            if v is not None:        # region overrides: the most specific prefix's spec
+                s = v.pick(region)
+                if not s.enabled:
+                    continue
+                r.spec = s
             for f in r.on_record(env, t, late):
-                out.append(self._signal(r, f))
+                out.append(self._signal(r, f, r.spec))
         return out
 
     def advance(self, watermark: datetime) -> list[Signal]:
@@ -144,12 +178,14 @@ class PackDetector:
         wm = self.watermark
         out: list[Signal] = []
         for r in self.timed:
+            v = r.variants
+            if v is not None:
+                r.spec = v.sweep
             for f in r.on_watermark(wm):
-                out.append(self._signal(r, f))
+                out.append(self._signal(r, f, r.spec if v is None else v.pick(f.region)))
         return out
 
-    def _signal(self, rule: Rule, f: Fire) -> Signal:
-        s = rule.spec
+    def _signal(self, rule: Rule, f: Fire, s: RuleSpec) -> Signal:
         ev: dict[str, Any] = {"pack": s.pack, "kind": s.kind, "key_by": s.key.split(":")[0]}
         if s.key not in ("person", "case"):
             ev["key"] = f.key
@@ -171,8 +207,14 @@ class PackDetector:
         ev.update(f.evidence)
         if s.shadow:
             ev["shadow"] = True
+        if s.profile and s.profile != DEFAULT_PROFILE:
+            ev["profile"] = s.profile        # raised under 战时 etc.: the explanation says so
+        if s.region:
+            ev["region_override"] = s.region
         values = dict(ev, title=s.title, window=_hours(s.window) if s.window else "")
         reason = render(s.reason, values) if s.reason else s.title + ("(" + "、".join(words) + ")" if words else "")
+        if "profile" in ev:
+            reason = f"【{s.profile}】{reason}"
         return Signal(id=signal_id(self.name, s.id, f.record_id), detector=f"rules.{s.pack}",
                       rule_id=s.id, rule_version=s.version, case_id=f.case_id, record_id=f.record_id,
                       score=s.score, reason=reason[:200], evidence=ev,

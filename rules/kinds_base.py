@@ -50,6 +50,8 @@ class RuleSpec:
     names: set = field(default_factory=set)      # the fields the conditions read
     tests: list[dict] = field(default_factory=list)
     line: int = 0
+    profile: str = ""        # the profile this spec was tuned under ("" = as written)
+    region: str = ""         # the region prefix of the override applied ("" = none)
 
 
 @dataclass(slots=True)
@@ -60,6 +62,7 @@ class Fire:
     key: str
     evidence: dict[str, Any]
     env: Env | None = None       # the record that made it fire, when it is the current one
+    region: str = ""             # region code of the record behind a timer firing (overrides)
 
 
 SWEEP_EVERY = 6 * 3600.0  # event-time seconds between sweeps of idle per-key state
@@ -72,6 +75,7 @@ class Rule:
 
     def __init__(self, spec: RuleSpec, keyfn: Callable[[Env], list[str]]):
         self.spec, self.keyfn = spec, keyfn
+        self.variants: Any = None    # rules.tuning.Variants when region overrides touch the rule
         self.last_fire: dict[str, float] = {}
         self._swept: float | None = None
 

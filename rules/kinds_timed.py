@@ -114,7 +114,7 @@ class AbsenceRule(Rule):
 
     def __init__(self, spec: RuleSpec, keyfn):
         super().__init__(spec, keyfn)
-        self.pending: dict[str, list] = {}        # key -> [deadline, start, rid, case id]
+        self.pending: dict[str, list] = {}        # key -> [deadline, start, rid, case id, region]
         self.bseen: dict[str, list[float]] = {}   # key -> B times (recent)
         self.heap: list[tuple[float, str, str]] = []
 
@@ -134,7 +134,7 @@ class AbsenceRule(Rule):
             elif a and key not in self.pending:
                 dl = t + s.window
                 if not any(t <= x < dl for x in self.bseen.get(key, ())):
-                    self.pending[key] = [dl, t, env.r.id, _cid(env)]
+                    self.pending[key] = [dl, t, env.r.id, _cid(env), env.r.place.region_code]
                     heapq.heappush(self.heap, (dl, key, env.r.id))
         return []
 
@@ -148,7 +148,8 @@ class AbsenceRule(Rule):
             del self.pending[key]
             if self.allowed(key, dl):
                 out.append(Fire(rid, p[3], dl, key, {"started_at": _iso(p[1]),
-                                                      "window_hours": self.spec.window / 3600}))
+                                                      "window_hours": (dl - p[1]) / 3600},
+                                region=p[4] if len(p) > 4 else ""))
         return out
 
     def sweep(self, wm: float) -> None:

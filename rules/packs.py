@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .kinds import DAY, KINDS, RuleSpec
+from .durations import DAY, parse_duration  # noqa: F401  (parse_duration re-exported)
+from .kinds import KINDS, RuleSpec
 from .lang.compiler import Condition, compile_condition
 from .lang.errors import LangError, RuleError
 from .lang.lexicon import Lexicon, load_dir
 from .detector import KEYS, PLACEHOLDERS
+from .profiles import Known, load_profiles, parse_overrides
+from .tuning import DEFAULT_PROFILE, Layer, Profile, Tuning
 from .yamlsrc import MDict, MList, Source
 
 DEFAULT_DIR = Path(__file__).parent / "packs"
@@ -28,10 +31,8 @@ MAX_TEST_RECORDS = 200     # per test
 MAX_STEPS = 8
 STREAMS = ("grid_event", "call", "video_alert")
 _ID = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-_DUR = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
-PACK_KEYS = {"pack", "title", "description", "owner", "version", "lexicons", "defaults", "rules"}
+PACK_KEYS = {"pack", "title", "description", "owner", "version", "lexicons", "defaults", "rules", "overrides"}
 RULE_KEYS = {"id", "version", "title", "description", "owner", "score", "streams", "kind", "when",
              "steps", "unless", "start", "expect", "count", "distinct", "window", "bucket", "baseline",
              "factor", "floor", "key", "suppress", "enabled", "shadow", "reason", "note", "tests"}
@@ -44,17 +45,6 @@ ALLOWED = {"match": set(), "threshold": {"when", "count", "window", "distinct"},
 ALL_KIND_KEYS = set().union(*ALLOWED.values()) | {"when"}
 
 
-def parse_duration(v: Any) -> float:
-    """``"30m"``, ``"6h"``, ``"3d"``, ``"1w"`` → seconds (at most 366 days)."""
-    m = _DUR.match(str(v).strip()) if isinstance(v, (str, int)) else None
-    if m is None:
-        raise ValueError(f"bad duration {v!r}: use a number and s/m/h/d/w, e.g. 6h or 3d")
-    sec = float(m.group(1)) * _UNIT[m.group(2)]
-    if not 0 < sec <= 366 * DAY:
-        raise ValueError(f"duration {v!r} must be over 0 and at most 366d")
-    return sec
-
-
 @dataclass
 class PackSet:
     specs: list[RuleSpec] = field(default_factory=list)
@@ -62,6 +52,17 @@ class PackSet:
     errors: list[RuleError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     packs: dict[str, dict] = field(default_factory=dict)   # name -> file, version, sha (content)
+    profiles: dict[str, Profile] = field(default_factory=dict)   # profiles/*.yaml (+ 平时)
+    standing: dict[str, Layer] = field(default_factory=dict)     # packs' overrides: by region
+    _raw_overrides: list = field(default_factory=list, repr=False)
+
+    def tuning(self, profile: str | None = None) -> Tuning:
+        """The packs' overrides and the profile ``profile`` (default 平时); an unknown name
+        raises ``ValueError`` listing the known ones."""
+        name = profile or DEFAULT_PROFILE
+        if name not in self.profiles:
+            raise ValueError(f"unknown rules profile {name!r}; known: {', '.join(sorted(self.profiles))}")
+        return Tuning(self.profiles[name], self.standing)
 
 
 def _lexicon_dirs(d: Path) -> list[Path]:
@@ -92,6 +93,17 @@ def load_packs(directory: str | Path = DEFAULT_DIR) -> PackSet:
             ps.errors.append(RuleError(str(f), 1, 1, f"cannot read: {exc}"))
             continue
         _load_file(Source(str(f), text), ps, dict(shared), seen)
+    known = Known(ps.specs)
+    for src, lst, node in ps._raw_overrides:
+        for prefix, layer in parse_overrides(src, lst, node, known, ps.errors).items():
+            if prefix in ps.standing:
+                ps.errors.append(src.error(node, f"region {prefix} already has overrides in another pack; "
+                                           "keep one region's overrides in one place"))
+                continue
+            ps.standing[prefix] = layer
+    ps._raw_overrides.clear()
+    ps.profiles = load_profiles(d, ps.specs, ps.errors) if Path(directory).is_dir() else \
+        {DEFAULT_PROFILE: Profile(DEFAULT_PROFILE)}
     return ps
 
 
@@ -114,6 +126,8 @@ def _load_file(src: Source, ps: PackSet, lexicons: dict[str, Lexicon], seen: dic
     v = doc.get("version", 1)
     ps.packs[pack] = {"file": src.name, "version": v if isinstance(v, int) and not isinstance(v, bool) else 1,
                       "sha": hashlib.sha256(src.text.encode("utf-8")).hexdigest()[:12]}
+    if "overrides" in doc:
+        ps._raw_overrides.append((src, doc["overrides"], doc.nodes["overrides"]))
     inline = doc.get("lexicons") or MDict()
     if not isinstance(inline, MDict):
         ps.errors.append(src.error(doc.nodes["lexicons"], "lexicons: is a mapping of name to a list of words"))

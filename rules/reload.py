@@ -9,6 +9,11 @@ window state).  A folder that fails lint is refused: the old rules keep running 
 
 Call ``poll()`` between batches (the pipeline is single-threaded), e.g. every few seconds.
 
+Profiles (``profiles/*.yaml``) are watched the same way, and so is ``profile_file`` (e.g.
+``DATA_DIR/rules-profile``, written by ``yujing rules profile NAME``): its one line names the
+active profile (empty or missing: 平时).  Switching keeps the window state of every rule that
+stays on (same id and version); an unknown name is refused and the old profile keeps running.
+
 >>> r = PackReloader(DEFAULT_DIR, PackDetector(load_packs(DEFAULT_DIR).specs))
 >>> r.poll() is None, r.versions()["min_zhuan_xing"] >= 1
 (True, True)
@@ -20,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .detector import PackDetector
-from .packs import DEFAULT_DIR, _lexicon_dirs, load_packs
+from .packs import DEFAULT_DIR, PackSet, _lexicon_dirs, load_packs
+from .tuning import DEFAULT_PROFILE
 
 
 @dataclass
@@ -33,24 +39,46 @@ class ReloadResult:
     restarted: list[str] = field(default_factory=list)   # version changed: state restarts
     kept: list[str] = field(default_factory=list)        # same id+version: state kept
     versions: dict[str, int] = field(default_factory=dict)
+    profile: str = DEFAULT_PROFILE                       # the profile running after this poll
+    previous_profile: str = DEFAULT_PROFILE
 
     def summary(self) -> str:
         if not self.ok:
-            return f"rule packs refused ({len(self.errors)} error(s)); old rules keep running: " + \
-                "; ".join(self.errors[:5])
-        return (f"rule packs reloaded: {len(self.added)} added, {len(self.removed)} removed, "
-                f"{len(self.restarted)} restarted, {len(self.kept)} kept; versions {self.versions}")
+            return f"rule packs refused ({len(self.errors)} error(s)); old rules and profile " \
+                f"{self.profile} keep running: " + "; ".join(self.errors[:5])
+        switched = (f"profile switched {self.previous_profile} -> {self.profile}"
+                    if self.profile != self.previous_profile else f"profile {self.profile}")
+        return (f"rule packs reloaded ({switched}): {len(self.added)} added, {len(self.removed)} "
+                f"removed, {len(self.restarted)} restarted, {len(self.kept)} kept; versions {self.versions}")
 
 
 class PackReloader:
-    def __init__(self, directory: str | Path, detector: PackDetector):
+    """Watches ``directory`` (packs, 词库, profiles) and ``profile_file`` for ``detector``.
+
+    On start the detector gets the packs' overrides and the profile the file names (a
+    profile named there that does not exist is reported in ``errors`` and 平时 runs).
+    """
+
+    def __init__(self, directory: str | Path, detector: PackDetector,
+                 profile_file: str | Path | None = None):
         self.directory = Path(directory)
         self.detector = detector
+        self.profile_file = Path(profile_file) if profile_file else None
         self._stat = self._stats()
         self._hash = self._hashes(self._stat)
         self._refused: str | None = None       # digest of the last refused contents
+        self.errors: list[str] = []            # start-up problems (for the log)
         ps = load_packs(self.directory)
         self._packs = ps.packs if not ps.errors else {}
+        self._profiles = sorted(ps.profiles) if not ps.errors else [DEFAULT_PROFILE]
+        self._profile = detector.profile
+        if not ps.errors:
+            want = self.requested()
+            if want not in ps.profiles:
+                self.errors.append(self._unknown(want, ps))
+                want = DEFAULT_PROFILE
+            detector.set_tuning(ps.tuning(want))
+            self._profile = want
 
     # -- what is on disk ---------------------------------------------------------------------
     def _files(self) -> list[Path]:
@@ -58,10 +86,12 @@ class PackReloader:
         if d.is_file():
             files, d = [d], d.parent
         else:
-            files = [*d.glob("*.yaml"), *d.glob("*.yml")]
+            files = [*d.glob("*.yaml"), *d.glob("*.yml"), *(d / "profiles").glob("*.y*ml")]
         for ld in _lexicon_dirs(d):
             if ld.is_dir():
                 files += ld.glob("*.txt")
+        if self.profile_file is not None:
+            files.append(self.profile_file)
         return sorted(files)
 
     def _stats(self) -> dict[str, tuple[int, int]]:
@@ -97,15 +127,44 @@ class PackReloader:
             return None    # touched, not changed
         digest = hashlib.sha256(repr(sorted(hashes.items())).encode()).hexdigest()
         ps = load_packs(self.directory)
-        if ps.errors or not ps.specs:
+        want = self.requested()
+        errs = [str(e) for e in ps.errors] or ([] if ps.specs else [f"{self.directory}: no rules"])
+        if not errs and want not in ps.profiles:
+            errs = [self._unknown(want, ps)]
+        if errs:
             if digest == self._refused:
                 return None
             self._refused = digest
-            errs = [str(e) for e in ps.errors] or [f"{self.directory}: no rules"]
-            return ReloadResult(False, errs, changed, versions=self.versions())
-        res = self.detector.replace_rules(ps.specs)
+            return ReloadResult(False, errs, changed, versions=self.versions(),
+                                profile=self._profile, previous_profile=self._profile)
+        res = self.detector.replace_rules(ps.specs, ps.tuning(want))
         self._hash, self._refused, self._packs = hashes, None, ps.packs
-        return ReloadResult(True, [], changed, versions=self.versions(), **res)
+        self._profiles = sorted(ps.profiles)
+        prev, self._profile = self._profile, want
+        return ReloadResult(True, [], changed, versions=self.versions(), profile=want,
+                            previous_profile=prev, **res)
+
+    def requested(self) -> str:
+        """The profile the profile file names (平时 if there is no file or it is empty)."""
+        if self.profile_file is None:
+            return DEFAULT_PROFILE
+        try:
+            text = self.profile_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return DEFAULT_PROFILE
+        return text.splitlines()[0].strip() if text else DEFAULT_PROFILE
+
+    def _unknown(self, want: str, ps: PackSet) -> str:
+        return (f"{self.profile_file}:1:1: unknown rules profile {want!r}; known: "
+                f"{', '.join(sorted(ps.profiles))}")
+
+    def profile(self) -> str:
+        """The active profile."""
+        return self._profile
+
+    def profiles(self) -> list[str]:
+        """The known profiles (of the last rules that loaded clean)."""
+        return list(self._profiles)
 
     def versions(self) -> dict[str, int]:
         """The version in use of each pack (its ``version:``, 1 if not set)."""
@@ -116,4 +175,18 @@ class PackReloader:
         return {name: p["sha"] for name, p in sorted(self._packs.items())}
 
 
-__all__ = ["PackReloader", "ReloadResult", "DEFAULT_DIR"]
+class ProfileMetric:
+    """``yujing_rule_profile_active{profile=...}``: 1 for the active profile, 0 for the others,
+    on the registry the engine hands in."""
+
+    def __init__(self, registry):
+        from prometheus_client import Gauge
+        self.gauge = Gauge("yujing_rule_profile_active", "Rules profile in use (1) among the known ones",
+                           ["profile"], registry=registry)
+
+    def set(self, active: str, known: list[str]) -> None:
+        for name in sorted({*known, active}):
+            self.gauge.labels(name).set(1 if name == active else 0)
+
+
+__all__ = ["PackReloader", "ProfileMetric", "ReloadResult", "DEFAULT_DIR"]

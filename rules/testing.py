@@ -3,7 +3,8 @@
 A test record is a partial yujing record: ``kind`` and the fields that matter; the rest is
 filled in (ids t1, t2, ..., a place, a caller).  Extra keys: ``at`` (``"+2h"`` after
 2026-05-01 10:00 Asia/Shanghai, or an ISO time), ``people`` (party keys the record names),
-``case`` (case id, default C-test).  Test keys: ``case`` (``key_persons``: key → category and
+``case`` (case id, default C-test), ``region`` (the place's region code, for overrides).
+Test keys: ``case`` (``key_persons``: key → category and
 risk level; ``features``: graph features; ``dispute_kind``), ``advance`` (move the watermark
 this long past the last record at the end), ``fire``/``fires``, ``fire_on`` (record ids).
 The runner plays the pipeline's part: before each record it advances the watermark
@@ -11,7 +12,7 @@ The runner plays the pipeline's part: before each record it advances the waterma
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from streams.records import INPUT_ADAPTER, TZ, Signal
 from .detector import PackDetector
 from .kinds import RuleSpec
 from .packs import parse_duration
+from .tuning import Tuning
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=TZ)
 PLACE = {"region_code": "629901001002", "address": "和平路8号2单元301"}
@@ -63,15 +65,18 @@ def build_record(i: int, raw: dict) -> tuple[Any, set[str], str]:
     people = set(d.pop("people", []) or [])
     cid = str(d.pop("case", "C-test"))
     kind = d.get("kind", "call")
+    region = d.pop("region", None)
     full = {"kind": kind, "id": f"t{i}", "occurred_at": at.isoformat(), **FILL.get(kind, {}), **d}
+    if region is not None:
+        full["place"] = {**PLACE, "region_code": str(region)}
     return INPUT_ADAPTER.validate_python(full), people, cid
 
 
 def play(spec_or_specs: Any, records: list[dict], case: dict | None = None,
-         advance: str | None = None) -> list[Signal]:
+         advance: str | None = None, tuning: Tuning | None = None) -> list[Signal]:
     """Feed ``records`` to a detector of the given rule(s) as the pipeline would."""
     specs = spec_or_specs if isinstance(spec_or_specs, list) else [spec_or_specs]
-    det = PackDetector(specs, lateness=LATENESS)
+    det = PackDetector(specs, lateness=LATENESS, tuning=tuning)
     case = case or {}
     kps = {k: KeyPersonInfo(v.get("category", "unbalanced"), int(v.get("risk_level", 1)))
            for k, v in (case.get("key_persons") or {}).items()}
@@ -98,13 +103,16 @@ def play(spec_or_specs: Any, records: list[dict], case: dict | None = None,
     return out
 
 
-def run_tests(spec: RuleSpec) -> list[TestResult]:
-    """Every inline test of ``spec``; a test that cannot even run is a failed result."""
+def run_tests(spec: RuleSpec, tests: list | None = None, tuning: Tuning | None = None) -> list[TestResult]:
+    """Every inline test of ``spec`` (or ``tests``, e.g. a profile's, played under ``tuning``);
+    a test that cannot even run is a failed result."""
     results = []
-    for n, t in enumerate(spec.tests, 1):
+    if tuning is None and not spec.enabled:
+        spec = replace(spec, enabled=True)    # a rule kept off is still tested as written
+    for n, t in enumerate(spec.tests if tests is None else tests, 1):
         name = str(t.get("name", f"test {n}"))
         try:
-            sig = play(spec, list(t["records"]), t.get("case"), t.get("advance"))
+            sig = play(spec, list(t["records"]), t.get("case"), t.get("advance"), tuning)
         except Exception as exc:  # a malformed test record: report, do not crash the run
             errs = getattr(exc, "errors", None)
             why = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in errs()) if errs else str(exc)
@@ -123,6 +131,15 @@ def run_tests(spec: RuleSpec) -> list[TestResult]:
         msg = "" if ok else f"expected {expect}, got {got} on {[s.record_id for s in sig]}"
         results.append(TestResult(spec.id, name, ok, msg, sig))
     return results
+
+
+def run_profile_tests(ps: Any, name: str) -> list[TestResult]:
+    """The ``tests:`` of profile ``name`` of a ``PackSet``: each plays its ``rule:`` with the
+    profile and the packs' overrides applied."""
+    tuning = ps.tuning(name)
+    by_id = {s.id: s for s in ps.specs}
+    return [r for i, t in enumerate(tuning.profile.tests, 1)
+            for r in run_tests(by_id[t["rule"]], [{"name": f"test {i}", **t}], tuning)]
 
 
 def demo(kind: str, events: list, advance: list | None = None, **kw: Any) -> list:

@@ -17,9 +17,11 @@ MAX_DEPTH = 16
 
 
 class MDict(dict):
-    """A mapping with ``nodes[key]`` (the value's YAML node) and ``node`` (its own)."""
+    """A mapping with ``nodes[key]`` (the value's YAML node), ``knodes[key]`` (the key's node)
+    and ``node`` (its own)."""
 
     nodes: dict[str, Any]
+    knodes: dict[str, Any]
     node: Any
 
 
@@ -91,7 +93,7 @@ class Source:
             raise self.error(node, f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, yaml.MappingNode):
             d = MDict()
-            d.nodes, d.node = {}, node
+            d.nodes, d.knodes, d.node = {}, {}, node
             for kn, vn in node.value:
                 if not isinstance(kn, yaml.ScalarNode) or kn.tag != "tag:yaml.org,2002:str":
                     raise self.error(kn, "keys must be plain names")
@@ -99,6 +101,7 @@ class Source:
                     raise self.error(kn, f"duplicate key {kn.value!r}")
                 d[kn.value] = self._py(loader, vn, depth + 1)
                 d.nodes[kn.value] = vn
+                d.knodes[kn.value] = kn
             return d
         if isinstance(node, yaml.SequenceNode):
             lst = MList(self._py(loader, n, depth + 1) for n in node.value)

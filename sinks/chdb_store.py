@@ -17,7 +17,6 @@ import pyarrow as pa
 from chdb.session import Session
 
 from streams.errors import SinkError
-from streams.records import Feedback
 
 from . import schema
 from .schema import DB
@@ -30,10 +29,11 @@ from .store import (
 _TS = pa.timestamp("ms", tz="Asia/Shanghai")
 _S = pa.string()
 
-# Arrow types per table; column order is also the INSERT column list.
+# Arrow types per table; column order is also the INSERT column list. ``records.body`` comes
+# as UTF-8 bytes (``store._body``): binary skips Arrow's UTF-8 check, ClickHouse String is bytes.
 ARROW_SCHEMAS: dict[str, pa.Schema] = {
     "records": pa.schema([("id", _S), ("kind", _S), ("occurred_at", _TS), ("region_code", _S),
-                          ("source", _S), ("case_id", _S), ("body", _S)]),
+                          ("source", _S), ("case_id", _S), ("body", pa.binary())]),
     "signals": pa.schema([("id", _S), ("detector", _S), ("rule_id", _S),
                           ("rule_version", pa.uint32()), ("case_id", _S), ("record_id", _S),
                           ("score", pa.float64()), ("reason", _S), ("evidence", _S), ("at", _TS)]),
@@ -55,8 +55,10 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
 }
 
 def _epoch_ms(values: list[datetime]) -> pa.Array:
-    # exact integer milliseconds: ~3x faster than letting pyarrow convert aware datetimes, and a
-    # naive time (Signal/Warning do not force awareness) is read as Asia/Shanghai like records
+    # exact integer milliseconds (``schema.epoch_ms``: floored, not rounded, like the server
+    # path); a naive time (Signal/Warning do not force awareness) is read as Asia/Shanghai
+    if values and all(v.tzinfo is not None for v in values):
+        return pa.array(schema.epoch_ms_array(values), pa.int64()).cast(_TS)
     return pa.array(schema.epoch_ms(values), pa.int64()).cast(_TS)
 
 
@@ -171,8 +173,9 @@ class ChdbStore(StoreReads):
     def write(self, batch: StoreBatch) -> None:
         with self._lock:
             if batch.records:
-                self._insert("records", record_columns(batch.records, batch.record_cases))
-                fb = [r for r in batch.records if isinstance(r, Feedback)]
+                self._insert("records", record_columns(batch.records, batch.record_cases,
+                                                       batch.bodies))
+                fb = [r for r in batch.records if r.kind == "feedback"]
                 if fb:
                     self._insert("feedback", feedback_columns(fb))
             if batch.signals:

@@ -17,6 +17,7 @@ otherwise, and the caller retries; a spool left by an earlier run starts drainin
 """
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from urllib.parse import unquote, urlparse
 from clickhouse_driver import Client, errors
 
 from streams.errors import SinkError, SinkUnavailable
-from streams.records import TZ, Feedback
+from streams.records import TZ
 
 from . import schema
 from .reads import StoreReads
@@ -45,21 +46,28 @@ _TRANSIENT = (errors.NetworkError, errors.SocketTimeoutError, errors.UnexpectedP
 _PARAM = re.compile(r"\{(\w+):[^{}]+\}")
 
 
+@functools.cache
+def _time_columns() -> dict[str, tuple[str, ...]]:
+    return {name: tuple(c.name for c in t.columns if c.is_time)
+            for name, t in schema.tables().items()}
+
+
 def block_of(batch: StoreBatch) -> Block:
-    """A batch as per-table columns with times as epoch millis: JSON-able, so it can be spooled,
-    and cheap to insert (the driver takes integer times without any timezone work)."""
-    tables = schema.tables()
+    """A batch as per-table columns with times as epoch millis: JSON-able (record bodies as
+    UTF-8 bytes, see ``writer.encode_block``), so it can be spooled, and cheap to insert (the
+    driver takes integer times without any timezone work)."""
+    times = _time_columns()
     out: Block = {}
 
     def add(name: str, cols: dict[str, list]) -> None:
-        for c in tables[name].columns:
-            if c.is_time and c.name in cols:
-                cols[c.name] = schema.epoch_ms(cols[c.name])
+        for c in times[name]:
+            if c in cols:
+                cols[c] = schema.epoch_ms(cols[c])
         out[name] = cols
 
     if batch.records:
-        add("records", record_columns(batch.records, batch.record_cases))
-        fb = [r for r in batch.records if isinstance(r, Feedback)]
+        add("records", record_columns(batch.records, batch.record_cases, batch.bodies))
+        fb = [r for r in batch.records if r.kind == "feedback"]
         if fb:
             add("feedback", feedback_columns(fb))
     if batch.signals:
@@ -112,6 +120,7 @@ class ServerStore(StoreReads):
         self.server_version = self._scalar("SELECT version()")
         self.caps = schema.Caps.for_version(self.server_version)
         self._tables = schema.tables(migrations)
+        self._plans: dict[str, tuple[str, tuple[tuple[str, bool], ...]]] = {}
         self.schema_version = schema.migrate(self.execute, self.query, self.caps, self.db, migrations)
         spool = Spool(spool_dir, max_bytes=spool_max_bytes) if spool_dir else None
         self._delivery = Delivery(self._insert_block, spool, retries=retries, name=self.where)
@@ -169,20 +178,28 @@ class ServerStore(StoreReads):
         for table, cols in block.items():
             self._insert(table, cols)
 
+    def _insert_plan(self, table: str) -> tuple[str, tuple[tuple[str, bool], ...]]:
+        """The INSERT statement of ``table`` and, per written column, whether it is a time to
+        split into seconds + ``_ms`` (old servers); made once per table."""
+        plan = self._plans.get(table)
+        if plan is None:
+            cols = tuple((c.name, c.is_time and not self.caps.modern)
+                         for c in self._tables[table].columns if c.written)
+            names = [x for n, split in cols for x in ((n, n + schema.MS) if split else (n,))]
+            sql = f"INSERT INTO {self.db}.{table} ({', '.join(f'`{n}`' for n in names)}) VALUES"
+            plan = self._plans[table] = (sql, cols)
+        return plan
+
     def _insert(self, table: str, cols: dict[str, list]) -> None:
-        names, data = [], []
-        for c in self._tables[table].columns:
-            if not c.written:
-                continue
-            values = cols[c.name]
-            if c.is_time and not self.caps.modern:
-                names += [c.name, c.name + schema.MS]
+        sql, plan = self._insert_plan(table)
+        data: list[list] = []
+        for name, split in plan:
+            values = cols[name]
+            if split:
                 data += [[v // 1000 for v in values], [v % 1000 for v in values]]
             else:
-                names.append(c.name)
                 data.append(values)  # ints for DateTime64(3): epoch millis, as the driver takes
-        cols_sql = ", ".join(f"`{n}`" for n in names)
-        self._call(f"INSERT INTO {self.db}.{table} ({cols_sql}) VALUES", data, columnar=True)
+        self._call(sql, data, columnar=True, types_check=False)
 
     @staticmethod
     def _ids_param(ids: Sequence[str]) -> tuple:

@@ -11,6 +11,7 @@ modern                                          portable (< 20.8)
 ``t DateTime64(3, 'Asia/Shanghai')``            ``t DateTime('Asia/Shanghai')`` + ``t_ms UInt16``
 ``LowCardinality(String)``                      ``String``
 ``DEFAULT now64(3)``                            ``DEFAULT now()`` (no ``_ms``: second precision)
+``h DateTime64(0, 'Asia/Shanghai')``            ``h DateTime('Asia/Shanghai')`` (whole seconds)
 ``ADD COLUMN IF NOT EXISTS``                    ``ADD COLUMN`` after a look in system.columns
 ==============================================  ===============================================
 
@@ -34,9 +35,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
-from zoneinfo import ZoneInfo
+
+from .times import epoch_ms, epoch_ms_array, from_epoch_ms  # noqa: F401 -- re-exported
 
 DB = "yujing"
 TIME = "DateTime64(3, 'Asia/Shanghai')"
@@ -44,7 +45,6 @@ LEGACY_TIME = "DateTime('Asia/Shanghai')"
 MS = "_ms"  # suffix of the milliseconds companion of a time column on portable servers
 
 TABLES = ("records", "signals", "warnings", "feedback", "rejects")
-_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,7 @@ def _render_col(c: Col, caps: Caps) -> list[str]:
     if caps.modern:
         return [f"`{c.name}` {c.type} {c.extra}".rstrip()]
     typ = re.sub(r"LowCardinality\(([^()]+(?:\([^()]*\))?)\)", r"\1", c.type)
+    typ = re.sub(r"DateTime64\(\d+, ('[^']*')\)", r"DateTime(\1)", typ)  # whole seconds anyway
     extra = c.extra.replace("now64(3)", "now()")
     if c.is_time:
         out = [f"`{c.name}` {LEGACY_TIME} {extra}".rstrip()]
@@ -202,9 +203,58 @@ _V2 = (
     ), "ReplacingMergeTree ORDER BY (warning_id, id)"),
 )
 
+# v3: dashboard rollups kept by materialized views, so the console and analysts read small
+# tables instead of scanning warnings/signals. A view sees each INSERT block, replays included
+# (a retried batch, a spool drained again after a crash), so the rollups hold uniqExact states
+# of the deterministic ids, never plain counts: a replay adds nothing. Read them with
+# ``uniqExactMerge(...)`` and GROUP BY (``DASHBOARD_READS``); they are right before any merge.
+# Views write TO named tables (not implicit ``.inner`` ones, whose name differs between 18.16
+# and Atomic databases), and the last two steps backfill what the tables held before v3 (the
+# same uniq states: running them twice after a crash counts nothing twice).
+_HOUR = "DateTime64(0, 'Asia/Shanghai')"  # DateTime on old servers; 64 so Arrow reads a time
+_UNIQ = "AggregateFunction(uniqExact, String)"
+_WARNINGS_HOURLY_SELECT = (
+    "SELECT region_code, level, toStartOfHour(updated_at) AS hour, uniqExactState(id) AS warnings"
+    " FROM {db}.warnings GROUP BY region_code, level, hour")
+_RULE_HITS_DAILY_SELECT = (
+    "SELECT toDate(at) AS day, rule_id, detector, uniqExactState(id) AS hits,"
+    " uniqExactState(case_id) AS cases FROM {db}.signals GROUP BY day, rule_id, detector")
+_V3 = (
+    # warnings per region, level and hour: distinct warnings with a version at that level that
+    # hour (an escalation counts once at each level it reached)
+    Table("warnings_hourly", (
+        Col("region_code", S), Col("level", LC), Col("hour", _HOUR), Col("warnings", _UNIQ),
+    ), "AggregatingMergeTree() PARTITION BY toYYYYMM(hour) ORDER BY (region_code, level, hour)"),
+    # rule hits per day (Asia/Shanghai days): distinct signals and distinct cases per rule
+    Table("rule_hits_daily", (
+        Col("day", "Date"), Col("rule_id", LC), Col("detector", LC), Col("hits", _UNIQ),
+        Col("cases", _UNIQ),
+    ), "AggregatingMergeTree() PARTITION BY toYYYYMM(day) ORDER BY (rule_id, detector, day)"),
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.warnings_hourly_mv TO {db}.warnings_hourly AS "
+    + _WARNINGS_HOURLY_SELECT,
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.rule_hits_daily_mv TO {db}.rule_hits_daily AS "
+    + _RULE_HITS_DAILY_SELECT,
+    "INSERT INTO {db}.warnings_hourly (region_code, level, hour, warnings) "
+    + _WARNINGS_HOURLY_SELECT,
+    "INSERT INTO {db}.rule_hits_daily (day, rule_id, detector, hits, cases) "
+    + _RULE_HITS_DAILY_SELECT,
+)
+
+# How the dashboards read the rollups (``{db}`` as in the migrations); narrower filters go in a
+# WHERE on the rollup's own key columns.
+DASHBOARD_READS = {
+    "warnings_hourly": "SELECT region_code, level, hour, uniqExactMerge(warnings) AS warnings"
+                       " FROM {db}.warnings_hourly GROUP BY region_code, level, hour"
+                       " ORDER BY hour, region_code, level",
+    "rule_hits_daily": "SELECT day, rule_id, detector, uniqExactMerge(hits) AS hits,"
+                       " uniqExactMerge(cases) AS cases FROM {db}.rule_hits_daily"
+                       " GROUP BY day, rule_id, detector ORDER BY day, rule_id, detector",
+}
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, signals, warnings, feedback, rejects", _V1),
     Migration(2, "audit", _V2),
+    Migration(3, "dashboard views: warnings per region, level and hour; rule hits per day", _V3),
 )
 LATEST = MIGRATIONS[-1].version
 SCHEMA_VERSION_DDL = render(SCHEMA_VERSION, MODERN)[0]  # kept for callers of the old name
@@ -281,18 +331,3 @@ def migrate(execute: Callable[[str], object], query: Callable[[str], list[dict]]
                 f"SELECT {m.version:d}, {sql_str(m.description)}")
         current = m.version
     return current
-
-
-# ---- the portable time value -------------------------------------------------------------------
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS1 = timedelta(milliseconds=1)
-
-
-def epoch_ms(values: Sequence[datetime]) -> list[int]:
-    """Exact integer epoch milliseconds; a naive time is read as Asia/Shanghai, like records."""
-    return [((v if v.tzinfo else v.replace(tzinfo=_TZ)) - _EPOCH) // _MS1 for v in values]
-
-
-def from_epoch_ms(ms: int) -> datetime:
-    return (_EPOCH + ms * _MS1).astimezone(_TZ)

@@ -2,7 +2,8 @@
 
 Each listener has a bounded queue; a listener too slow to keep up loses its
 oldest messages and is told to reload (``event: resync``) rather than letting
-memory grow.
+memory grow.  A listener with a ``region_prefix`` (the viewer's jurisdiction) gets only
+messages about regions under it.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ QUEUE_SIZE = 1000
 
 class SseHub:
     def __init__(self) -> None:
-        self._queues: set[asyncio.Queue] = set()
+        self._queues: dict[asyncio.Queue, str] = {}  # queue -> region prefix it listens to
         self.published = 0
 
     @property
@@ -25,18 +26,21 @@ class SseHub:
     def publish(self, event: str, data: Any) -> None:
         """Queue one message for every listener (call from the event loop's thread)."""
         msg = f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+        region = data.get("region_code") if isinstance(data, dict) else None
         self.published += 1
-        for q in self._queues:
+        for q, prefix in self._queues.items():
+            if prefix and not (region or "").startswith(prefix):
+                continue
             if q.full():
                 while not q.empty():
                     q.get_nowait()
                 q.put_nowait("event: resync\ndata: {}\n\n")
             q.put_nowait(msg)
 
-    async def listen(self, stop: asyncio.Event | None = None,
-                     heartbeat: float = 15.0) -> AsyncIterator[str]:
+    async def listen(self, stop: asyncio.Event | None = None, heartbeat: float = 15.0,
+                     region_prefix: str = "") -> AsyncIterator[str]:
         q: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
-        self._queues.add(q)
+        self._queues[q] = region_prefix
         try:
             yield "retry: 2000\n\n"
             while stop is None or not stop.is_set():
@@ -45,4 +49,4 @@ class SseHub:
                 except asyncio.TimeoutError:
                     yield ": keep-alive\n\n"
         finally:
-            self._queues.discard(q)
+            self._queues.pop(q, None)

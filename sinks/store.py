@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-from streams.codec import Reject, encode
+from streams.codec import Reject
 from streams.records import Feedback, Signal, Warning
 
 
@@ -32,10 +32,12 @@ class AuditEntry:
     unit: str = ""
     outcome: str = ""
     note: str = ""
+    key: str = ""         # tells apart looks at one version (view_clear, denied: who@ns)
 
     @property
     def id(self) -> str:
-        return f"{self.warning_id}#{self.version}#{self.action}"
+        base = f"{self.warning_id}#{self.version}#{self.action}"
+        return f"{base}#{self.key}" if self.key else base
 
 
 @dataclass(slots=True)
@@ -44,6 +46,11 @@ class StoreBatch:
 
     ``record_cases`` maps a record id to the case it was linked to (the engine knows it, the
     record itself does not); unmapped records are stored with an empty case id.
+
+    ``bodies`` optionally maps a record id to its JSON exactly as ``streams.codec.encode``
+    makes it (str or UTF-8 bytes), when the caller has it already: a Kafka message written by
+    ``yujing ingest`` is that text. The store then skips serialising the record (the largest
+    per-row cost of a write) and trusts the text as given, so pass nothing else here.
     """
 
     records: list[Any] = field(default_factory=list)
@@ -52,6 +59,7 @@ class StoreBatch:
     rejects: list[Reject] = field(default_factory=list)
     record_cases: dict[str, str] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
+    bodies: dict[str, str | bytes] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return (len(self.records) + len(self.signals) + len(self.warnings) + len(self.rejects)
@@ -87,29 +95,67 @@ class Store(Protocol):
 
 
 # ---- column builders (model objects -> {column: [values]}) -----------------------------------
+#
+# These run once per stored row, so they read fields from the instance ``__dict__`` (pydantic v2
+# keeps fields there; a missing one is a dict miss, not a slow AttributeError) and build every
+# column in one pass. Enum codes go in as ``_value_`` (a plain attribute; ``.value`` is a Python
+# descriptor call per row).
 
-def _region(rec: Any) -> str:
-    place = getattr(rec, "place", None)
-    if place is not None:
-        return place.region_code
-    return getattr(rec, "region_code", "") or ""
+def _body(rec: Any) -> bytes:
+    """The record as stored in ``records.body``: the JSONL wire form (``streams.codec.encode``)
+    as UTF-8 bytes, straight from the model's own serializer (no wrapper, no decode: both
+    back ends take bytes for a String column).
+
+    >>> from streams.codec import encode
+    >>> from streams.records import Camera
+    >>> cam = Camera(id="cam-1", occurred_at="2026-05-01T09:30:00", camera_id="C1",
+    ...              place={"region_code": "620102003004"})
+    >>> _body(cam).decode() == encode(cam)
+    True
+    """
+    return rec.__pydantic_serializer__.to_json(rec, exclude_none=True)
 
 
-def _case(rec: Any, cases: dict[str, str]) -> str:
-    # kind test, not getattr: a missing attribute on a pydantic model is a slow exception
-    return cases.get(rec.id) or (rec.case_id if rec.kind == "feedback" else None) or ""
+def record_columns(records: Sequence[Any], cases: dict[str, str],
+                   bodies: dict[str, str | bytes] | None = None) -> dict[str, list]:
+    """Columns of the ``records`` table; ``body`` is UTF-8 JSON bytes (see ``_body``), or the
+    text ``bodies`` holds for the record's id (``StoreBatch.bodies``).
 
-
-def record_columns(records: Sequence[Any], cases: dict[str, str]) -> dict[str, list]:
-    return {
-        "id": [r.id for r in records],
-        "kind": [r.kind for r in records],
-        "occurred_at": [r.occurred_at for r in records],
-        "region_code": [_region(r) for r in records],
-        "source": [r.source for r in records],
-        "case_id": [_case(r, cases) for r in records],
-        "body": [encode(r) for r in records],
-    }
+    >>> from streams.records import Feedback, Grid
+    >>> g = Grid(id="grid-1", occurred_at="2026-05-01T09:30:00", grid_id="G1",
+    ...          region_code="620102003004")
+    >>> f = Feedback(id="fb-1", occurred_at="2026-05-01T10:00:00", case_id="C-9",
+    ...              outcome="resolved")
+    >>> cols = record_columns([g, f], {"grid-1": "C-1"})
+    >>> cols["region_code"], cols["case_id"], cols["kind"]
+    (['620102003004', ''], ['C-1', 'C-9'], ['grid', 'feedback'])
+    >>> record_columns([g, f], {}, {"fb-1": "{...}"})["body"][1]
+    '{...}'
+    """
+    ids: list[str] = []
+    kinds: list[str] = []
+    times: list[datetime] = []
+    regions: list[str] = []
+    sources: list[str] = []
+    case_ids: list[str] = []
+    texts: list[str | bytes] = []
+    case_of, given = cases.get, (bodies.get if bodies else None)
+    for r in records:
+        d = r.__dict__
+        rid, kind = d["id"], d["kind"]
+        ids.append(rid)
+        kinds.append(kind)
+        times.append(d["occurred_at"])
+        sources.append(d["source"])
+        place = d.get("place")
+        regions.append(place.__dict__["region_code"] if place is not None
+                       else d.get("region_code") or "")
+        case_ids.append(case_of(rid) or (d["case_id"] if kind == "feedback" else None) or "")
+        body = given(rid) if given else None
+        texts.append(r.__pydantic_serializer__.to_json(r, exclude_none=True) if body is None
+                     else body)
+    return {"id": ids, "kind": kinds, "occurred_at": times, "region_code": regions,
+            "source": sources, "case_id": case_ids, "body": texts}
 
 
 def feedback_columns(items: Sequence[Feedback]) -> dict[str, list]:
@@ -119,15 +165,15 @@ def feedback_columns(items: Sequence[Feedback]) -> dict[str, list]:
         "case_id": [f.case_id or "" for f in items],
         "warning_id": [f.warning_id or "" for f in items],
         "record_id": [f.record_id or "" for f in items],
-        "outcome": [f.outcome.value for f in items],
+        "outcome": [f.outcome._value_ for f in items],
         "note": [f.note for f in items],
         "by": [f.by for f in items],
         "source": [f.source for f in items],
     }
 
 
-def _json(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str, sort_keys=True)
+# one encoder for every call: json.dumps with options builds a new JSONEncoder each time
+_json = json.JSONEncoder(ensure_ascii=False, default=str, sort_keys=True).encode
 
 
 def signal_columns(items: Sequence[Signal]) -> dict[str, list]:
@@ -150,11 +196,11 @@ def warning_columns(items: Sequence[Warning]) -> dict[str, list]:
         "id": [w.id for w in items],
         "version": [w.version for w in items],
         "case_id": [w.case_id for w in items],
-        "level": [w.level.value for w in items],
+        "level": [w.level._value_ for w in items],
         "score": [float(w.score) for w in items],
         "region_code": [w.region_code for w in items],
         "address": [w.address for w in items],
-        "dispute_kind": [w.dispute_kind.value if w.dispute_kind else "" for w in items],
+        "dispute_kind": [w.dispute_kind._value_ if w.dispute_kind else "" for w in items],
         "title": [w.title for w in items],
         "explanation": [w.explanation for w in items],
         "reasons": [_json(w.reasons) for w in items],

@@ -38,9 +38,21 @@ log = logging.getLogger(__name__)
 Block = dict[str, dict[str, list]]
 
 
+def _text(value: Any) -> str:
+    # record bodies travel as UTF-8 bytes (sinks.store._body); on disk they are JSON strings
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8")
+    raise TypeError(f"cannot spool a {type(value).__name__}")
+
+
 def encode_block(block: Block) -> bytes:
-    return zlib.compress(json.dumps(block, ensure_ascii=False, separators=(",", ":"))
-                         .encode("utf-8"), 1)
+    """A block as spool bytes. Bytes values come back as ``str``, which every sink takes too.
+
+    >>> decode_block(encode_block({"records": {"id": ["a"], "body": ['{"x":"张"}'.encode()]}}))
+    {'records': {'id': ['a'], 'body': ['{"x":"张"}']}}
+    """
+    return zlib.compress(json.dumps(block, ensure_ascii=False, separators=(",", ":"),
+                                    default=_text).encode("utf-8"), 1)
 
 
 def decode_block(data: bytes) -> Block:
@@ -166,7 +178,9 @@ def merge(batches: Sequence[StoreBatch]) -> StoreBatch:
         out.signals += b.signals
         out.warnings += b.warnings
         out.rejects += b.rejects
+        out.audit += b.audit
         out.record_cases.update(b.record_cases)
+        out.bodies.update(b.bodies)
     return out
 
 

@@ -38,7 +38,7 @@ def reason_of(err: dict[str, Any]) -> tuple[str, str]:
     loc = [str(p) for p in err.get("loc", ())]
     # drop the discriminator tag pydantic puts first ("call", "grid_event", ...)
     if loc and loc[0] in ("grid_event", "call", "video_alert", "feedback", "key_person",
-                          "camera", "grid", "site"):
+                          "camera", "grid", "site", "act"):
         loc = loc[1:]
     path = ".".join(loc)
     etype = err.get("type", "")

@@ -147,6 +147,52 @@ class Feedback(Record):
         return self
 
 
+class ActRecord(Record):
+    """An act of the centre on a warning (签收 ack, 分流 dispatch, 处置 handling, 办结 close) as a
+    record of the events topic: in Kafka mode the console publishes it, keyed by the 街道 of the
+    warning's region, and the worker owning that partition applies it (engine/worker_acts.py), so
+    the act is in the log and a rebuild from the log reproduces the warning's state. ``id`` is
+    the act's id (the console matches the worker's answer by it); ``occurred_at`` is when the
+    user acted (the new version's time, the same on every replay); ``version`` the version the
+    user saw. ``outcome`` is checked by the worker (engine/lifecycle.py ``check``).
+
+    >>> from streams.codec import decode
+    >>> decode('{"kind": "act", "id": "A-1", "occurred_at": "2026-05-01T10:00:00", '
+    ...        '"warning_id": "W-1", "case_id": "C-1", "region_code": "620102003004", '
+    ...        '"action": "dispatch", "by": "张三", "version": 2}')
+    Traceback (most recent call last):
+    ...
+    streams.errors.RecordRejected: unit: dispatch needs a unit (bad_value)
+    """
+
+    kind: Literal["act"] = "act"
+    warning_id: Id
+    case_id: Id
+    region_code: str = Field(description="the warning's 12-digit region: routes the act")
+    action: Literal["ack", "dispatch", "handling", "close"]
+    by: Annotated[str, Field(min_length=1, max_length=128)]
+    version: int = Field(ge=1, description="the warning version the user saw")
+    unit: Annotated[str, Field(max_length=64)] = Field("", validate_default=True)
+    outcome: Annotated[str, Field(max_length=32)] = Field("", validate_default=True)
+    note: Text = ""
+
+    _region = field_validator("region_code")(lambda v: check_region_code(v))
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, v: str, info) -> str:
+        if info.data.get("action") == "dispatch" and not v:
+            raise ValueError("dispatch needs a unit")
+        return v
+
+    @field_validator("outcome")
+    @classmethod
+    def _outcome(cls, v: str, info) -> str:
+        if info.data.get("action") == "close" and not v:
+            raise ValueError("close needs an outcome")
+        return v
+
+
 class KeyPerson(Record):
     """重点人员 registry entry."""
 
@@ -187,14 +233,14 @@ class Site(Record):
 
 
 InputRecord = Annotated[
-    Union[GridEvent, Call, VideoAlert, Feedback, KeyPerson, Camera, Grid, Site],
+    Union[GridEvent, Call, VideoAlert, Feedback, KeyPerson, Camera, Grid, Site, ActRecord],
     Field(discriminator="kind"),
 ]
 INPUT_ADAPTER: TypeAdapter[Any] = TypeAdapter(InputRecord)
 EVENT_KINDS = ("grid_event", "call", "video_alert")
 REGISTRY_KINDS = ("key_person", "camera", "grid", "site")
 KIND_MODELS = {m.model_fields["kind"].default: m for m in
-               (GridEvent, Call, VideoAlert, Feedback, KeyPerson, Camera, Grid, Site)}
+               (GridEvent, Call, VideoAlert, Feedback, KeyPerson, Camera, Grid, Site, ActRecord)}
 
 
 # ---- outputs -------------------------------------------------------------------------------

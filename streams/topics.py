@@ -114,6 +114,8 @@ def partition_for(key: str, partitions: int) -> int:
 
 def subdistrict_key(rec: Any) -> str | None:
     """The partition key of an event record: the 街道/乡镇 code of its place (None if it has none)."""
+    if getattr(rec, "kind", None) == "act":   # a centre's act goes where its warning's case is (engine/worker_acts.py)
+        return subdistrict_of(rec.region_code)
     place = getattr(rec, "place", None)
     return subdistrict_of(place.region_code) if place is not None else None
 
@@ -127,7 +129,7 @@ def route(rec: Any) -> str:
     """Which topic role a record goes to: ``events`` or ``registries``."""
     if rec.kind in REGISTRY_KINDS:
         return "registries"
-    if rec.kind in EVENT_KINDS or rec.kind == "feedback":
+    if rec.kind in EVENT_KINDS or rec.kind in ("feedback", "act"):
         return "events"
     raise ValueError(f"no topic for record kind {rec.kind!r}")
 

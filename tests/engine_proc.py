@@ -24,13 +24,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def yujing_run(data_dir: Path, *args: str, startup: float = 60.0):
-    """Run ``yujing run`` on a free port; yield (base_url, process). Stopped with SIGINT."""
+def yujing_run(data_dir: Path, *args: str, startup: float = 60.0, auth: bool = False):
+    """Run ``yujing run`` on a free port; yield (base_url, process). Stopped with SIGINT.
+
+    Console login is off unless ``auth`` (tests of other concerns act as the local operator;
+    tests/test_auth_e2e.py logs in)."""
     port = free_port()
     log = open(data_dir.parent / f"yujing-{port}.log", "w+")
     proc = subprocess.Popen([*YUJING, "run", "--data-dir", str(data_dir), "--port", str(port), *args],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                 "YUJING_AUTH": "true" if auth else "false"})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup

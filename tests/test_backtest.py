@@ -32,7 +32,7 @@ def test_score_definitions():
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
     d = tmp_path_factory.mktemp("city")
-    write(SimConfig(days=6, seed=3, scale=0.3), d / "city.jsonl")
+    write(SimConfig(days=8, seed=3, scale=0.3), d / "city.jsonl")  # enough failed mediations to miss
     truth = bt.Truth.load(d / "city.truth.jsonl")
     specs, det = bt.load_rules(DEFAULT_DIR)
     run = bt.run([det], open_source(d / "city.jsonl"), bt.rule_table(specs))

@@ -32,7 +32,11 @@ def test_schema_export_writes_a_schema_per_kind(tmp_path):
     res = _run("schema", "export", "--out", str(tmp_path))
     assert res.returncode == 0, res.stderr
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert "call.schema.json" in names and "warning.schema.json" in names and len(names) == 10
+    # every input kind (events, registries, feedback, the console's acts) and the outputs
+    for kind in ("call", "grid_event", "video_alert", "grid", "key_person", "camera", "site",
+                 "feedback", "act", "signal", "warning"):
+        assert f"{kind}.schema.json" in names, kind
+    assert len(names) == 11
     call = json.loads((tmp_path / "call.schema.json").read_text(encoding="utf-8"))
     assert {"id", "occurred_at", "line", "caller", "call_type", "place"} <= set(call["required"])
     enum = call["$defs"]["CallType"]["enum"]

@@ -117,6 +117,10 @@ def test_spool_left_by_a_closed_store_drains_at_the_next_open(own_clickhouse_ser
         time.sleep(0.02)
     assert exactly_once(again, "z") == (10, 10, 0)
     assert not list((tmp_path / "spool").glob("seg-*.spool"))
+    # the bodies went to disk as bytes-turned-JSON and came back as the records, Chinese intact
+    sent = {r.id: r for r in events(0, 10, "z")}
+    got = again.get_records(list(sent))
+    assert {r["id"]: GridEvent.model_validate(r["body"]) for r in got} == sent
     again.close()
 
 
@@ -218,13 +222,20 @@ def test_server_version_picks_the_ddl(store):
     assert ("records", "stored_at_ms") not in got and ("records", "key") not in got
     assert ("rejects", "key") in got  # materialized hash of a reject's origin
     assert {t for t, _ in got} == {"records", "signals", "warnings", "feedback", "rejects",
-                                   "audit", "schema_version"}
+                                   "audit", "schema_version", "warnings_hourly",
+                                   "warnings_hourly_mv", "rule_hits_daily", "rule_hits_daily_mv"}
+    assert got[("warnings_hourly", "warnings")] == "AggregateFunction(uniqExact, String)"
+    engines = {r["name"]: r["engine"] for r in q(
+        store, "SELECT name, engine FROM system.tables WHERE database = {d:String}", {"d": db})}
+    assert engines["warnings_hourly_mv"] == engines["rule_hits_daily_mv"] == "MaterializedView"
+    assert engines["warnings_hourly"] == engines["rule_hits_daily"] == "AggregatingMergeTree"
 
 
 def test_schema_version_table(store):
     rows = q(store, "SELECT version, description, applied_at FROM yujing.schema_version FINAL")
     assert sorted((r["version"], r["description"]) for r in rows) == \
-        [(1, "records, signals, warnings, feedback, rejects"), (2, "audit")]
+        [(1, "records, signals, warnings, feedback, rejects"), (2, "audit"),
+         (3, "dashboard views: warnings per region, level and hour; rule hits per day")]
     age = datetime.now(TZ) - rows[0]["applied_at"]
     assert timedelta(0) <= age < timedelta(hours=1)
 

@@ -55,6 +55,8 @@ def test_warning_appears_live_without_reload(tmp_path, browser):
         row.click()
         page.wait_for_selector("#detail pre")
         assert "扬言" in page.locator("#detail pre").inner_text()
+        # the detail panel links to the warning's own page (tests/test_console_pages.py)
+        assert page.locator("#open-page").get_attribute("href") == "/w/" + row.get_attribute("data-id")
         assert "13800138000" not in page.content() and "王小明" not in page.content()
         docs = ROOT / "docs"
         docs.mkdir(exist_ok=True)
@@ -66,9 +68,16 @@ def test_big_screen_renders_charts_offline_with_chinese_text(tmp_path, browser):
     import httpx
 
     from .engine_proc import wait_for
-    with yujing_run(tmp_path / "data", "--days", "4", "--scale", "0.3", "--speed", "0") as (base, _):
+    data = tmp_path / "data"
+    data.mkdir()
+    # a 2-second 签收 deadline for every colour: unsigned warnings are breached (督办) at once
+    (data / "routing.yaml").write_text(
+        "levels: {红: [区县, 街道], 橙: [区县, 街道], 黄: [街道, 社区], 蓝: [社区]}\n"
+        "units: [公安, 司法]\nsla: {红: 2s, 橙: 2s, 黄: 2s, 蓝: 2s}\n", encoding="utf-8")
+    with yujing_run(data, "--days", "4", "--scale", "0.3", "--speed", "0") as (base, _):
         wait_for(lambda: httpx.get(base + "/api/status").json()["done"], 120, "the city to be played")
-        summary = httpx.get(base + "/api/summary").json()
+        summary = wait_for(lambda: (s := httpx.get(base + "/api/summary").json())["sla"]["open"] and s,
+                           30, "SLA breaches on the big screen's figures")
         assert summary["open"] > 0 and summary["by_district"] and summary["trend"]
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         outside = []
@@ -81,6 +90,8 @@ def test_big_screen_renders_charts_offline_with_chinese_text(tmp_path, browser):
         assert page.locator("h1").inner_text() == "综治中心风险预警大屏"
         shown = sum(int(page.locator(f"#n-{k}").inner_text()) for k in ("red", "orange", "yellow", "blue"))
         assert shown == summary["open"] == int(page.locator("#n-open").inner_text())
+        assert int(page.locator("#n-sla").inner_text()) >= summary["sla"]["open"] > 0
+        assert "超时于" in page.locator("#sla li").first.inner_text()
         assert outside == [] and failed == [], "the screen loads nothing from outside"
         page.screenshot(path=str(ROOT / "docs" / "big-screen.png"))
         page.close()

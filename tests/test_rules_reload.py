@@ -142,3 +142,91 @@ def test_touch_without_change_and_lexicon_edit(tmp_path):
     res = rl.poll()
     assert res.ok and res.changed_files == [str(lex)]
     assert feed("拿锤子") == ["knife"]
+
+
+WAR = """\
+title: 战时
+packs: {{demo: {{score: x2}}}}
+rules:
+  repeat3: {{count: {count}}}
+{extra}"""
+
+
+def switch(path, text):
+    """Write a profile file (or the profile choice) so that the mtime check sees it."""
+    path.parent.mkdir(exist_ok=True)
+    existed = path.exists()
+    path.write_text(text, encoding="utf-8")
+    if existed:
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def start_profiles(tmp_path, count=2, extra=""):
+    write(tmp_path, extra=EXTRA.replace("    version: 1\n    title: 汽油", "    version: 1\n    enabled: false\n    title: 汽油"))
+    switch(tmp_path / "profiles" / "战时.yaml", WAR.format(count=count, extra=extra))
+    choice = tmp_path / "data" / "rules-profile"
+    det = PackDetector(load_packs(tmp_path).specs)
+    return det, PackReloader(tmp_path, det, profile_file=choice), Feed(det), choice
+
+
+def test_profile_switch_keeps_window_state_and_is_applied_on_poll(tmp_path):
+    det, rl, feed, choice = start_profiles(tmp_path)
+    assert rl.profile() == "平时" and rl.profiles() == ["平时", "战时"] and rl.poll() is None
+    assert feed() == []                            # repeat3: 1 of 3
+    switch(choice, "战时\n")
+    res = rl.poll()
+    assert res.ok and (res.previous_profile, res.profile) == ("平时", "战时")
+    assert sorted(res.kept) == ["knife", "repeat3"] and "switched 平时 -> 战时" in res.summary()
+    assert feed() == ["repeat3"]                   # 2nd record: the window survived the switch
+    sig = det.detect(*_rec(3, "拿刀"))
+    assert [(s.score, s.evidence["profile"]) for s in sig] == [(0.8, "战时")]
+    switch(choice, "平时\n")
+    res = rl.poll()
+    assert res.ok and res.profile == "平时" and sorted(res.kept) == ["knife", "repeat3"]
+    assert [feed() for _ in range(3)] == [[], [], ["repeat3"]]   # back to 3 after the firing
+
+
+def _rec(n, text):
+    rec, _, _ = build_record(n + 100, {"kind": "call", "text": text, "at": f"{n}h"})
+    return rec, CaseContext("K", [], frozenset(), frozenset(), frozenset())
+
+
+def test_profile_enabling_a_rule_adds_it_and_switching_back_removes_it(tmp_path):
+    det, rl, feed, choice = start_profiles(tmp_path, extra="  petrol: {enabled: true}\n")
+    assert feed("买汽油") == []                    # petrol is off in 平时
+    switch(choice, "战时")
+    res = rl.poll()
+    assert res.ok and res.added == ["petrol"]
+    assert feed("买汽油") == ["petrol", "repeat3"]
+    switch(choice, "")                             # empty: 平时
+    res = rl.poll()
+    assert res.ok and res.profile == "平时" and res.removed == ["petrol"]
+
+
+def test_unknown_profile_refused_old_profile_runs_and_edited_profile_reloads(tmp_path):
+    det, rl, feed, choice = start_profiles(tmp_path)
+    switch(choice, "战时")
+    assert rl.poll().ok
+    switch(choice, "战备")
+    res = rl.poll()
+    assert not res.ok and res.profile == "战时"
+    assert res.errors == [f"{choice}:1:1: unknown rules profile '战备'; known: 平时, 战时"]
+    assert rl.poll() is None                       # reported once
+    assert feed() == [] and feed() == ["repeat3"]  # 战时 (count 2) still runs
+    switch(tmp_path / "profiles" / "战时.yaml", WAR.format(count=4, extra=""))
+    switch(choice, "战时")
+    res = rl.poll()
+    assert res.ok and res.profile == "战时" and "repeat3" in res.kept
+    assert [feed() for _ in range(4)] == [[], [], [], ["repeat3"]]
+
+
+def test_profile_named_at_start_is_applied(tmp_path):
+    switch(tmp_path / "data" / "rules-profile", "战时\n")
+    det, rl, feed, _ = start_profiles(tmp_path)
+    assert rl.profile() == "战时" and rl.errors == []
+    assert feed() == [] and feed() == ["repeat3"]
+    switch(tmp_path / "data" / "rules-profile", "战备\n")
+    det2 = PackDetector(load_packs(tmp_path).specs)
+    rl2 = PackReloader(tmp_path, det2, profile_file=tmp_path / "data" / "rules-profile")
+    assert rl2.profile() == "平时" and "unknown rules profile '战备'" in rl2.errors[0]

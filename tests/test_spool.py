@@ -269,3 +269,18 @@ def test_batching_by_time_keeps_order():
     time.sleep(0.4)
     assert [[r.raw for r in w.rejects] for w in inner.writes] == [["a0", "a1", "b0"]]
     b.close()
+
+
+def test_batching_keeps_audit_and_given_bodies():
+    """``merge`` carries every part of a batch: audit entries and ready bodies too."""
+    from datetime import datetime
+
+    from sinks.store import AuditEntry
+    inner = ListStore()
+    b = BatchingStore(inner, max_rows=10_000, max_wait=60)
+    entry = AuditEntry(datetime(2026, 5, 1, 9, 30), "W-1", "C-1", 2, "ack", "new", "acknowledged", "u1")
+    b.write(StoreBatch(audit=[entry]))
+    b.write(StoreBatch(bodies={"g1": '{"id":"g1"}'}, rejects=rejects(1).rejects))
+    b.close()
+    assert [(w.audit, w.bodies, len(w.rejects)) for w in inner.writes] == \
+        [([entry], {"g1": '{"id":"g1"}'}, 1)]

@@ -20,9 +20,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sinks.schema import LATEST
-
 from sinks.store import Store, StoreBatch
-from streams.codec import Reject
+from streams.codec import Reject, encode
 from streams.codes import Level
 from streams.ident import id_check_digit
 from streams.records import (
@@ -137,6 +136,25 @@ def test_every_table_round_trips(store):
     rj = q(store, "SELECT reason, field, detail, raw, source, line, record_id, at FROM yujing.rejects"
                      " FINAL WHERE source = {s:String} ORDER BY line", {"s": f"{p}.jsonl"})
     assert [Reject(**r) for r in rj] == batch.rejects
+
+
+def test_bodies_given_upstream_are_stored_as_given(store):
+    """``StoreBatch.bodies`` (JSON the caller already has, e.g. a Kafka message from ``yujing
+    ingest``) is stored as it is, str or bytes, instead of serialising the record again; records
+    without one are serialised as usual."""
+    p = prefix()
+    recs = all_kinds(p)
+    given = {recs[0].id: json.dumps(json.loads(encode(recs[0])), ensure_ascii=False),  # spaced
+             recs[1].id: json.dumps(json.loads(encode(recs[1])), indent=1).encode()}
+    store.write(StoreBatch(records=recs, bodies=given))
+    rows = q(store, "SELECT id, body FROM yujing.records FINAL WHERE startsWith(id, {p:String})",
+             {"p": p})
+    body = {r["id"]: r["body"] for r in rows}
+    assert body[recs[0].id] == given[recs[0].id]
+    assert body[recs[1].id] == given[recs[1].id].decode()
+    assert all(body[r.id] == encode(r) for r in recs[2:])
+    assert {r["id"]: INPUT_ADAPTER.validate_python(r["body"])
+            for r in store.get_records([r.id for r in recs])} == {r.id: r for r in recs}
 
 
 def test_counts_and_reject_counts(store):
