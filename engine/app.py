@@ -30,7 +30,7 @@ from .config import Settings, hash_key
 from . import gate
 from .lifecycle import open_desk
 from .metrics import Metrics
-from .pipeline import Pipeline
+from .pipeline import Pipeline, tune_gc
 from .runner import Runner
 from .users import open_users
 from .warning_book import WarningBook
@@ -47,6 +47,8 @@ def build_pipeline(settings: Settings) -> Pipeline:
     detectors: list = [PackDetector(load_packs(settings.rules_dir).specs)]  # first: hot reload
     if settings.graph_patterns:
         detectors.append(GraphDetector(hasher, retention=timedelta(days=settings.retention_days)))
+    if settings.learning:  # the escalation model, warm from its checkpoint (docs/learning.md)
+        detectors += learning_detectors(settings.data_dir / "models" / "learning.json")
     return Pipeline(hasher, detectors, book,
                     lateness=timedelta(hours=settings.lateness_hours),
                     retention=timedelta(days=settings.retention_days))
@@ -71,6 +73,7 @@ async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when
     # the start without touching the data.
     desk = open_desk(settings.data_dir, metrics.registry, hub.publish)
     pipeline = build_pipeline(settings)
+    tune_gc()   # a stream: the cyclic GC far less often (engine/pipeline.py, GC_THRESHOLD)
     users = open_users(settings)
     # rules profile (平时/战时/...): `yujing rules profile NAME` writes DATA_DIR/rules-profile
     reloader = PackReloader(settings.rules_dir, pipeline.detectors[0],
@@ -143,6 +146,7 @@ async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when
         await desk.close()  # closed loop: undelivered webhooks go to dead letters
         dead.close()
         save_graph(pipeline, settings.data_dir / "graph.json")
+        save_models(pipeline, settings.data_dir / "models" / "learning.json")
         await asyncio.to_thread(store.close)
         server.should_exit = True
         await serve_task
@@ -170,6 +174,32 @@ def save_graph(pipeline: Pipeline, path: Path) -> None:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(d.snapshot(), ensure_ascii=False), encoding="utf-8")
             tmp.replace(path)
+
+
+def learning_detectors(path: Path) -> list:
+    """The escalation model, restored from ``path`` if a checkpoint is there.  A checkpoint
+    that does not load (another version, a damaged file) is logged and the model starts cold."""
+    from learning import EscalationDetector, checkpoint
+    model = EscalationDetector()
+    if path.exists():
+        try:
+            done = checkpoint.load(path, [model])
+            log.info("learning: loaded %s from %s (%d labels learned)", ", ".join(done), path,
+                     model.updates)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("learning: checkpoint %s not loaded (%s); the model starts cold", path, exc)
+            model = EscalationDetector()
+    return [model]
+
+
+def save_models(pipeline: Pipeline, path: Path) -> None:
+    """The learning detectors' checkpoint (``learning.checkpoint``), if any run."""
+    from learning import checkpoint
+    models = [d for d in pipeline.detectors if callable(getattr(d, "observe_outcome", None))
+              and str(getattr(d, "name", "")).startswith("learning.")]
+    if models:
+        checkpoint.save(path, models, {"saved_by": "yujing run"})
+        log.info("learning: checkpoint saved to %s", path)
 
 
 def items_for(settings: Settings, input_path: str | Path | None, mapping: str | Path | None):

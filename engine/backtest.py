@@ -21,6 +21,7 @@ Definitions (the report states them too):
 """
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import sys
@@ -33,9 +34,9 @@ from typing import Any, Callable, Iterable
 
 from streams.codes import LEVEL_RANK, Level
 from streams.privacy import Hasher
-from streams.records import TZ
+from streams.records import EVENT_KINDS, TZ
 
-from .pipeline import Pipeline
+from .pipeline import Pipeline, tune_gc
 from .warning_book import WarningBook
 
 LEVELS = {lv.value: LEVEL_RANK[lv] for lv in (Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED)}
@@ -81,6 +82,7 @@ def run(detectors: list, items: Iterable, rules: dict[str, dict] | None = None,
     """Play ``items`` (``streams.sources.Item``) through a fresh pipeline with default fusion."""
     pipe = Pipeline(Hasher(HASH_KEY), detectors, WarningBook())
     r = Run(rules=dict(rules or {}))
+    old_gc = tune_gc()   # (a backtest is a stream too; put back when done)
     start = last = time.perf_counter()
     batch: list = []
 
@@ -92,12 +94,11 @@ def run(detectors: list, items: Iterable, rules: dict[str, dict] | None = None,
         r.records += len(out.records)
         r.rejects += len(out.rejects)
         r.case_of.update(out.case_of)
-        for rec in out.records:
-            t = getattr(rec, "occurred_at", None)
-            if t is not None and rec.kind in ("grid_event", "call", "video_alert"):
-                ts = t.timestamp()
-                r.t_min = ts if r.t_min is None or ts < r.t_min else r.t_min
-                r.t_max = ts if r.t_max is None or ts > r.t_max else r.t_max
+        # (the kind first: a getattr miss on a pydantic registry record is slow)
+        ts = [rec.occurred_at.timestamp() for rec in out.records if rec.kind in EVENT_KINDS]
+        if ts:
+            r.t_min = min(ts) if r.t_min is None else min(r.t_min, *ts)
+            r.t_max = max(ts) if r.t_max is None else max(r.t_max, *ts)
         for s in out.signals:
             r.signals.append((s.rule_id, s.record_id, s.case_id, s.at.timestamp(),
                               bool(s.evidence.get("shadow"))))
@@ -109,16 +110,19 @@ def run(detectors: list, items: Iterable, rules: dict[str, dict] | None = None,
                     r.first[(w.case_id, rank)] = w.updated_at.timestamp()
                     r.reasons[(w.case_id, rank)] = [x["rule_id"] for x in w.reasons]
 
-    for it in items:
-        batch.append(it)
-        if len(batch) >= BATCH:
+    try:
+        for it in items:
+            batch.append(it)
+            if len(batch) >= BATCH:
+                flush()
+                now = time.perf_counter()
+                if progress is not None and now - last >= every:
+                    last = now
+                    progress(r.records, now - start)
+        if batch:
             flush()
-            now = time.perf_counter()
-            if progress is not None and now - last >= every:
-                last = now
-                progress(r.records, now - start)
-    if batch:
-        flush()
+    finally:
+        gc.set_threshold(*old_gc)
     r.seconds = time.perf_counter() - start
     return r
 

@@ -3,8 +3,9 @@
     yujing topics create [--bootstrap HOST:PORT] [--partitions N] [--topic-prefix P]
     yujing ingest FILE [--mapping MAP.yaml] [--bootstrap ...] [--rate N]
     yujing ingest --simulate [--days 2 --scale 0.3 --seed 7]
-    yujing worker [--bootstrap ...] [--store clickhouse://host:9000/yujing] [--batch-size 500] [-l warn]
-                  [--metrics-port 9108 [--metrics-host 0.0.0.0]]
+    yujing worker [--bootstrap ...] [--store clickhouse://host:9000/yujing] [--batch-size 2000]
+                  [--within 0.05] [--snapshot-every 50000 --snapshot-seconds 300 --snapshot-dir D]
+                  [-l warn] [--metrics-port 9108 [--metrics-host 0.0.0.0]]
     yujing console [--bootstrap ...] [--store clickhouse://...] [--host 0.0.0.0 --port 8000]
                    [--act-timeout 10]   (engine/console_app.py)
 """
@@ -120,7 +121,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     server = serve_metrics(metrics, args.metrics_host, args.metrics_port) if args.metrics_port else None
     try:
         app = make_app(settings, args.bootstrap, _topics(args), batch_size=args.batch_size,
-                       within=args.within, app_id=args.group, store=store, metrics=metrics)
+                       within=args.within, app_id=args.group, store=store, metrics=metrics,
+                       snapshot_dir=args.snapshot_dir, snapshot_every=args.snapshot_every,
+                       snapshot_seconds=args.snapshot_seconds)
         run_worker(app, args.log_level)
     finally:
         if server is not None:
@@ -187,9 +190,18 @@ def add_commands(sub: Any) -> None:
                    "server instead of the embedded chDB store (default $YUJING_STORE_URL)")
     w.add_argument("--spool-max-mb", type=float, help="on-disk spool while the server is down "
                    "(default 1024 MB); when full the worker holds the stream")
-    w.add_argument("--batch-size", type=int, default=500, help="events per pipeline batch")
-    w.add_argument("--within", type=float, default=0.2,
-                   help="seconds to wait for a batch to fill before processing what came")
+    w.add_argument("--batch-size", type=int, default=2000,
+                   help="most events per batch (one store write and one producer flush each)")
+    w.add_argument("--within", type=float, default=0.05,
+                   help="seconds to wait for a batch to fill before processing what came (the "
+                   "wait a record may add to its warning's latency)")
+    w.add_argument("--snapshot-every", type=int, default=50_000, metavar="N",
+                   help="snapshot a partition's state every N records (0 = never: a partition "
+                   "the worker gets is rebuilt by replaying it from offset 0)")
+    w.add_argument("--snapshot-seconds", type=float, default=300.0, metavar="T",
+                   help="... or T seconds after the last one, if it took records since")
+    w.add_argument("--snapshot-dir", help="where snapshots go (default DATA_DIR/snapshots; a "
+                   "folder shared by the workers lets any of them resume any partition)")
     w.add_argument("--group", help="consumer group / Faust app id (default PREFIX-worker)")
     w.add_argument("--metrics-port", type=int, default=int(os.environ.get("YUJING_METRICS_PORT", 0)),
                    help="serve Prometheus metrics (consumer lag, records, rejects...) on this port "

@@ -8,9 +8,9 @@ cases gone quiet.  The truth file (``yujing simulate``'s) is used only to score 
 Per truth case (those that escalate later than the input ends are left out), three scores: the
 highest reached strictly before the escalation (or over the whole input for a calm case):
 ``rules`` (the book's fusion of rule signals), ``model`` (calibrated p) and ``fused``
-(rules ⊕ model in log-odds, ``learning.protocol.fusion_weight``).  Reported: ROC AUC; precision,
-recall and median lead time when the top ``budget`` share of cases is flagged (ties shared out
-fractionally); reliability bins of the per-record probabilities.
+(rules ⊕ the model's latest p in log-odds, ``Fusion.model_weight``, as the warning book does).
+Reported: ROC AUC; precision, recall and median lead time when the top ``budget`` share of cases
+is flagged (ties shared out fractionally); reliability bins of the per-record probabilities.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from learning import EscalationDetector, RateAnomalyDetector
-from learning.protocol import logit, sigmoid
 from streams.privacy import Hasher
 
 from .fusion import Fusion
@@ -91,7 +90,6 @@ def evaluate(items: Iterable[Any], truth: Iterable[dict], *, budget: float = 0.0
     model = escalation or EscalationDetector()
     model.emit_min_p = 0.0   # every score is needed here
     fusion = fusion or Fusion()
-    lp = logit(fusion.prior)
     dets = (default_detectors() if rules is None else rules) + [model] + \
         ([RateAnomalyDetector()] if extra is None else extra)
     pipe = Pipeline(Hasher(b"evaluate-key-0000"), dets)
@@ -121,7 +119,7 @@ def evaluate(items: Iterable[Any], truth: Iterable[dict], *, budget: float = 0.0
                     hist.remove(min(hist, key=lambda x: (x.score, x.at)))
             z = sum(rule_score(v) for v in t.by_rule.values())
             r = fusion.score([z])
-            f = sigmoid(lp + fusion.gain * z + max(0.0, logit(t.p) - lp)) if t.p else r
+            f = fusion.score([z, fusion.model_weight(t.p)]) if t.p else r   # as the book does
             t.series.append((s.at, r, t.p, f))
             if s.detector == model.name:
                 rec_p[s.record_id] = (t.p, f)

@@ -57,6 +57,23 @@ class Fusion(BaseModel):
 
     prior: float = Field(0.02, gt=0, lt=1)
     gain: float = Field(3.0, gt=0, le=20)
+    model_max: float = Field(0.85, gt=0, lt=1, description="the most a calibrated model "
+                             "probability brings on its own (default below the red cut: red needs "
+                             "a rule or graph signal beside the model)")
+
+    def model_weight(self, p: float) -> float:
+        """A calibrated probability ``p`` (a model signal) as a weight: ``gain·w = logit p −
+        logit prior``, 0 below the prior, at most the weight of ``model_max``; alone it reads
+        back as ``min(p, model_max)``, beside rules it adds its evidence in log-odds.
+
+        >>> f = Fusion()
+        >>> round(f.score([f.model_weight(0.3)]), 3), round(f.score([f.model_weight(0.99)]), 3)
+        (0.3, 0.85)
+        >>> f.model_weight(0.01), f.score([f.model_weight(0.5)]) < f.score([f.model_weight(0.6)])
+        (0.0, True)
+        """
+        p = min(max(p, 1e-9), self.model_max)
+        return max(0.0, (math.log(p / (1 - p)) - math.log(self.prior / (1 - self.prior))) / self.gain)
 
     def score(self, rule_scores: Iterable[float]) -> float:
         z = math.log(self.prior / (1 - self.prior)) + self.gain * sum(rule_scores)
@@ -72,7 +89,8 @@ def explain(case_id: str, dispute_kind: str | None, address: str, score: float, 
     lines = [f"案件{case_id}综合风险评分{score:.2f},达到{LEVEL_WORD[level]}。依据:"]
     ranked = sorted(by_rule.items(), key=lambda kv: -per_rule[kv[0]])
     for i, (rule, sigs) in enumerate(ranked, 1):
-        top = max(sigs, key=lambda s: s.score)
+        # a model's latest estimate is what counts (its reason names its top features)
+        top = sigs[-1] if "probability" in sigs[-1].evidence else max(sigs, key=lambda s: s.score)
         src = STREAM_WORD.get(kinds.get(top.record_id, ""), "记录")
         line = f"{i}. {top.reason}(来源:{src},{top.at:%m-%d %H:%M},分值{per_rule[rule]:.2f}"
         if len(sigs) > 1:

@@ -5,7 +5,9 @@ compacted registries topic keyed ``kind:id``; an event record or feedback goes t
 topic keyed by its 街道 (subdistrict) code, on the partition Kafka's Java client would choose for
 that key. A line that does not decode goes to the dead-letter topic whole, with the reason in
 headers, and publishing goes on. Publishing is batched (``linger_ms``), idempotent and
-``acks=all``; an optional rate limit paces it; a progress line goes to stderr.
+``acks=all``; an optional rate limit paces it; a progress line goes to stderr. Every record
+message carries header ``yujing-body: codec``: its value is ``streams.codec.encode``'s text of
+the record, which the worker stores as the record's body as is (no second serialisation).
 
 Feedback names a record or a case, not a place: it goes to the partition of the record it names
 when this run published that record, otherwise to every partition (header
@@ -22,7 +24,7 @@ from streams.codec import Reject, encode
 from streams.errors import SinkError
 from streams.sources import Item
 from streams.topics import (
-    DEFAULT_PARTITIONS, H_BROADCAST, H_DETAIL, H_FIELD, H_KIND, H_LINE, H_RECORD_ID, H_REASON,
+    BODY_CODEC, DEFAULT_PARTITIONS, H_BODY, H_BROADCAST, H_DETAIL, H_FIELD, H_KIND, H_LINE, H_RECORD_ID, H_REASON,
     H_SOURCE, H_STAGE, H_SUBDISTRICT, Topics, headers, partition_for, registry_key, route,
     subdistrict_key,
 )
@@ -104,7 +106,7 @@ class Ingest:
         value = encode(rec).encode("utf-8")
         if route(rec) == "registries":
             self._send(self.topics.registries, value, registry_key(rec), 0,
-                       headers(**{H_KIND: rec.kind}))
+                       headers(**{H_KIND: rec.kind}) + [(H_BODY, BODY_CODEC)])
             self._registry_pending = True
             return
         if self._registry_pending:
@@ -116,14 +118,15 @@ class Ingest:
             sub = self._where.get(rec.record_id or "")
         if sub is None:
             self.broadcast += 1
-            hdrs = headers(**{H_KIND: rec.kind, H_BROADCAST: 1})
+            hdrs = headers(**{H_KIND: rec.kind, H_BROADCAST: 1}) + [(H_BODY, BODY_CODEC)]
             for p in range(self.partitions):
                 self._send(self.topics.events, value, rec.id, p, hdrs)
                 self.by_partition[p] += 1
             return
         self._where[rec.id] = sub
         p = partition_for(sub, self.partitions)
-        self._send(self.topics.events, value, sub, p, headers(**{H_KIND: rec.kind, H_SUBDISTRICT: sub}))
+        self._send(self.topics.events, value, sub, p,
+                   headers(**{H_KIND: rec.kind, H_SUBDISTRICT: sub}) + [(H_BODY, BODY_CODEC)])
         self.by_partition[p] += 1
 
     def run(self, items: Iterable[Item]) -> dict[str, Any]:

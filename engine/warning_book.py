@@ -27,6 +27,27 @@ def rule_score(signals: list[Signal]) -> float:
     return max(top, min(REPEAT_CAP, top + REPEAT_BONUS * (len(signals) - 1)))
 
 
+def is_model(s: Signal) -> bool:
+    """A learning model's signal: its evidence carries a calibrated ``probability``."""
+    return "probability" in s.evidence and "fusion_weight" in s.evidence
+
+
+def signal_weight(signals: list[Signal], fusion: Fusion) -> float:
+    """A rule's weight (``rule_score``), or for a model its *latest* calibrated probability as
+    ``Fusion.model_weight`` (no repeat bonus: the model already sees the repeats)."""
+    if is_model(signals[-1]):
+        return fusion.model_weight(signals[-1].evidence["probability"])
+    return rule_score(signals)
+
+
+def _prune(hist: list[Signal]) -> None:
+    while len(hist) > KEEP_PER_RULE:   # a model's oldest go, a rule's weakest
+        if is_model(hist[-1]):
+            del hist[0]
+        else:
+            hist.remove(min(hist, key=lambda x: (x.score, x.at)))
+
+
 @dataclass(slots=True)
 class _CaseSignals:
     by_rule: dict[str, list[Signal]] = field(default_factory=dict)  # live signals per rule
@@ -49,6 +70,14 @@ class WarningBook:
         self._cases: dict[str, _CaseSignals] = {}
         self._alias: dict[str, str] = {}   # merged case id -> the case it merged into
 
+    def snapshot(self) -> dict:
+        """Open and closed cases' signals and warnings, and aliases, by reference (the caller
+        copies them; engine/worker_state.py pickles them)."""
+        return {"cases": self._cases, "alias": self._alias}
+
+    def restore(self, state: dict) -> None:
+        self._cases, self._alias = state["cases"], state["alias"]
+
     def canonical(self, case_id: str) -> str:
         """The case a merged case's warning now lives under (itself if never merged)."""
         while case_id in self._alias:
@@ -66,8 +95,7 @@ class WarningBook:
             cs.kinds[s.record_id] = record_kind
             hist = cs.by_rule.setdefault(s.rule_id, [])
             hist.append(s)
-            if len(hist) > KEEP_PER_RULE:
-                hist.remove(min(hist, key=lambda x: (x.score, x.at)))
+            _prune(hist)
         self._age(cs, at)
         return self._revise(case, cs, at) if signals else None
 
@@ -81,7 +109,7 @@ class WarningBook:
                 del cs.by_rule[rule]
 
     def _revise(self, case, cs: _CaseSignals, at: datetime) -> Warning | None:
-        per_rule = {r: rule_score(sig) for r, sig in cs.by_rule.items()}
+        per_rule = {r: signal_weight(sig, self.fusion) for r, sig in cs.by_rule.items()}
         score = round(self.fusion.score(per_rule.values()), 4)
         level = self.cuts.level(score)
         cur = self.open_warning(case.case_id)
@@ -97,7 +125,8 @@ class WarningBook:
                               cs.by_rule, per_rule, cs.kinds)
         record_ids = sorted({s.record_id for sig in cs.by_rule.values() for s in sig})[:MAX_RECORD_IDS]
         reasons = [{"rule_id": r, "detector": sig[-1].detector, "score": round(per_rule[r], 4),
-                    "fired": len(sig), "reason": max(sig, key=lambda s: s.score).reason,
+                    "fired": len(sig),
+                    "reason": (sig[-1] if is_model(sig[-1]) else max(sig, key=lambda s: s.score)).reason,
                     "latest": sig[-1].reason, "record_ids": [s.record_id for s in sig],
                     "at": sig[-1].at.isoformat(), "evidence": sig[-1].evidence}
                    for r, sig in sorted(cs.by_rule.items(), key=lambda kv: -per_rule[kv[0]])]
@@ -153,8 +182,7 @@ class WarningBook:
             hist = dst.by_rule.setdefault(rule, [])
             hist.extend(sigs)
             hist.sort(key=lambda x: x.at)
-            while len(hist) > KEEP_PER_RULE:
-                hist.remove(min(hist, key=lambda x: (x.score, x.at)))
+            _prune(hist)
         dst.kinds.update(cs.kinds)
         w = cs.warning
         if w is None or w.state == "closed":

@@ -151,6 +151,9 @@ def make_app(store: Store, hub: SseHub, metrics: Metrics, status: Callable[[], d
     async def analyst_packs(request: Request) -> Response:
         return JSONResponse(wa.packs_view(runner, metrics))
 
+    async def analyst_profile(request: Request) -> Response:
+        return JSONResponse(wa.profile_view(runner))
+
     async def analyst_rules(request: Request) -> Response:
         return JSONResponse(await asyncio.to_thread(
             wa.rules_view, store, runner, viewer(request).region_prefix))
@@ -200,6 +203,7 @@ def make_app(store: Store, hub: SseHub, metrics: Metrics, status: Callable[[], d
         Route("/api/meta", meta),
         Route("/api/analyst/packs", analyst_packs),
         Route("/api/analyst/rules", analyst_rules),
+        Route("/api/analyst/profile", analyst_profile),
         Route("/api/analyst/backtests", analyst_backtests),
         Route("/api/analyst/backtests/{name}", analyst_backtest),
         Route("/api/stream", stream),

@@ -46,6 +46,15 @@ def rule_meta(runner) -> dict[str, dict[str, Any]]:
     return out
 
 
+def profile_view(runner) -> dict[str, Any]:
+    """The rules profile in force (平时/战时/节假日/...; `yujing rules profile NAME` switches it)."""
+    for d in getattr(getattr(runner, "pipeline", None), "detectors", []) or []:
+        name = getattr(d, "profile", None)
+        if isinstance(name, str):
+            return {"active": name}
+    return {"active": None}
+
+
 def packs_view(runner, metrics) -> list[dict[str, Any]]:
     """Each pack in use, with its version (the yujing_rule_pack_version gauge) and its rules."""
     versions = {}

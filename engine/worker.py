@@ -7,21 +7,26 @@ because a partition (a set of 街道 subdistricts) is the unit whose order Kafka
 pipeline sees exactly the sequence a replay or another worker would see, so warning ids and
 versions are reproducible. The registries (grids → valid regions, 重点人员) are global: a task
 reads the whole compacted registries topic before the agent starts and keeps tailing it, and
-every partition's pipeline gets every registry record.
+every partition's pipeline gets every registry record. The Faust-free part (state per
+partition, rebuilds, stage timings) is ``engine.worker_engine.Engine``.
 
-Outputs per batch: the store first (``store=``: the embedded chDB or a ClickHouse server's
-``ServerStore``; records, signals, warnings, rejects), then the warning versions to the warnings topic keyed by case id and the rejects to the dead-letter topic
-with the reason in headers; then the producer is flushed; only then does the batch end, its
+Outputs per batch, all partitions of the batch together: ONE store write first (``store=``: the
+embedded chDB or a ClickHouse server's ``ServerStore``; records, signals, warnings, rejects;
+records that ``yujing ingest`` published go in with their message text as body), then the
+warning versions to the warnings topic keyed by case id and the rejects to the dead-letter
+topic with the reason in headers; then ONE producer flush; only then does the batch end, its
 events are acked and Faust may commit their offsets (Faust's commit flushes the producer again).
 Guarantee: at least once, with exact state. A crash after outputs but before the commit replays
 the batch; the outputs of a replay are the same ids and versions, so idempotent readers
-(ReplacingMergeTree on (id, version)) see no duplicates. Pipeline state lives in memory: when a
-worker gets a partition (start, restart, rebalance) it first rebuilds that partition's pipeline
-by replaying the partition from its start up to the offset Faust resumes at, outputs discarded
-(they were produced before that offset was committed). The centre's acts (签收/分流/处置/办结)
-are act records in the same log, applied in their place (engine/worker_acts.py): the replay
-rebuilds the warnings' closed-loop state too. The log is the state; replay cost grows
-with history until snapshots come (docs/kafka.md). Registry records go to the store once, as read.
+(ReplacingMergeTree on (id, version)) see no duplicates. Pipeline state lives in memory and in
+snapshots (engine/worker_state.py): when a worker gets a partition (start, restart, rebalance) it
+rebuilds that partition's state from the newest snapshot at or below the offset Faust resumes at
+(none: from offset 0) and replays the records after it up to that offset, outputs discarded
+(they were produced before that offset was committed). Snapshots are saved every
+``snapshot_every`` records or ``snapshot_seconds`` per partition, after a batch's outputs are
+out, and when a partition is revoked. The centre's acts (签收/分流/处置/办结) are act records in
+the same log, applied in their place (engine/worker_acts.py): the replay rebuilds the warnings'
+closed-loop state too, and snapshots hold it. Registry records go to the store once, as read.
 
 Back-pressure: a store that is slow or down (``SinkUnavailable``, e.g. a ClickHouse server down
 with its spool full) makes ``store_write`` wait and retry with backoff; the agent does not take
@@ -34,126 +39,23 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import faust
 
 from sinks.store import StoreBatch
-from streams.codec import decode
-from streams.errors import RecordRejected, SinkUnavailable
-from streams.sources import Item
-from streams.topics import (
-    H_LEVEL, H_VERSION, H_WARNING_ID, Topics, headers,
-)
+from streams.errors import SinkUnavailable
+from streams.topics import H_LEVEL, H_VERSION, H_WARNING_ID, Topics, headers
 
 from .config import Settings
 from .kafka_ingest import dead_letter_headers
 from .metrics import Metrics
-from .pipeline import Pipeline
-from .worker_acts import ActOutputs, ActState, act_headers, refusal_headers
-from .worker_acts import process as apply_items
+from .worker_acts import act_headers, refusal_headers
+from .worker_engine import Engine, codec_body, decode_batch, to_item
+from .worker_state import Snapshots
 
 log = logging.getLogger("yujing.worker")
-
-
-def to_item(raw: bytes, topic: str, partition: int, offset: int) -> Item:
-    """A Kafka message as the pipeline's ``Item`` (``line`` = offset, ``source`` = where)."""
-    text = raw.decode("utf-8", "replace") if raw is not None else ""
-    src = f"{topic}[{partition}]@{offset}"
-    try:
-        return Item(offset, text, decode(raw if raw is not None else b"", line=offset), None, src)
-    except RecordRejected as exc:
-        return Item(offset, text, None, exc, src)
-
-
-class Engine:
-    """The Faust-free part: registry state and a pipeline per partition."""
-
-    def __init__(self, settings: Settings, metrics: Metrics | None = None):
-        from .app import build_pipeline
-        self.metrics = metrics or Metrics()  # engine/worker_metrics.py serves it
-        self._build = lambda: build_pipeline(settings)
-        self.registry: list[Item] = []
-        self.pipelines: dict[int, Pipeline] = {}
-        self.next_offset: dict[int, int] = {}   # per partition: the offset its state has reached
-        self.acts: dict[int, ActState] = {}     # per partition: what the centre's acts need
-        self.ready = asyncio.Event()
-        self.counts = {"batches": 0, "items": 0, "warnings": 0, "rejects": 0, "store_waits": 0,
-                       "skipped": 0}
-
-    def pipeline(self, partition: int) -> Pipeline:
-        p = self.pipelines.get(partition)
-        if p is None:
-            p = self.pipelines[partition] = self._build()
-            p.process(self.registry)   # every partition knows every grid and key person
-        return p
-
-    def add_registry(self, items: Sequence[Item]) -> None:
-        self.registry.extend(it for it in items if it.record is not None)
-        for p in self.pipelines.values():
-            p.process(items)           # already-seen ids are skipped as duplicates
-
-    def process(self, partition: int, items: Sequence[Item]) -> ActOutputs:
-        out = self._apply(partition, items)
-        if items:
-            self.next_offset[partition] = items[-1].line + 1
-        self.counts["batches"] += 1
-        self.counts["items"] += len(items)
-        self.counts["warnings"] += len(out.warnings)
-        self.counts["rejects"] += len(out.rejects)
-        self.counts["acts"] = self.counts.get("acts", 0) + len(out.audit)
-        self.counts["acts_refused"] = self.counts.get("acts_refused", 0) + len(out.refused)
-        return out
-
-    def _apply(self, partition: int, items: Sequence[Item]) -> ActOutputs:
-        """Records through the partition's pipeline, the centre's acts applied in log order."""
-        return apply_items(self.pipeline(partition), self.acts.setdefault(partition, ActState()), items)
-
-    def fresh(self, partition: int, items: list[Item]) -> list[Item]:
-        """Drop items this partition's state has already seen (a refetch after a rebalance)."""
-        done = self.next_offset.get(partition)
-        if done is None or partition not in self.pipelines:
-            return items
-        keep = [it for it in items if it.line >= done]
-        self.counts["skipped"] += len(items) - len(keep)
-        return keep
-
-    async def ensure(self, bootstrap: str, topic: str, partition: int, first_offset: int) -> None:
-        """Make the partition's state be that of offsets [start, first_offset): kept if it is,
-        else rebuilt by replaying the partition (a gap means it missed records: rebuild too)."""
-        if partition in self.pipelines and self.next_offset.get(partition) == first_offset:
-            return
-        self.forget([partition])
-        self.pipeline(partition)
-        self.next_offset[partition] = first_offset
-        if first_offset <= 0:
-            return
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-        tp = TopicPartition(topic, partition)
-        cons = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                client_id="yujing-replay")
-        await cons.start()
-        n = 0
-        try:
-            cons.assign([tp])
-            await cons.seek_to_beginning(tp)
-            while await cons.position(tp) < first_offset:
-                got = await cons.getmany(tp, timeout_ms=1000, max_records=5000)
-                items = [to_item(m.value, m.topic, m.partition, m.offset)
-                         for m in got.get(tp, ()) if m.offset < first_offset]
-                # outputs discarded: produced before this offset was committed
-                self._apply(partition, items)
-                n += len(items)
-        finally:
-            await cons.stop()
-        log.info("partition %d: state rebuilt from %d records before offset %d", partition, n, first_offset)
-
-    def forget(self, partitions: Sequence[int]) -> None:
-        """A revoked partition's state is dropped: another worker owns its order now."""
-        for p in partitions:
-            self.pipelines.pop(p, None)
-            self.next_offset.pop(p, None)
-            self.acts.pop(p, None)
+__all__ = ["Engine", "load_registries", "make_app", "run_worker", "store_write", "to_item"]
 
 
 async def store_write(store: Any, batch: StoreBatch, engine: Engine | None = None, *,
@@ -202,12 +104,14 @@ async def load_registries(engine: Engine, bootstrap: str, topic: str, poll: floa
         ends = await cons.end_offsets(tps)
         while True:
             got = await cons.getmany(timeout_ms=int(poll * 1000), max_records=10000)
-            items = [to_item(m.value, m.topic, m.partition, m.offset)
-                     for tp in sorted(got) for m in got[tp]]
+            msgs = [m for tp in sorted(got) for m in got[tp]]
+            items = [to_item(m.value, m.topic, m.partition, m.offset) for m in msgs]
             if items:
                 engine.add_registry(items)
-                await store_write(store, StoreBatch(records=[i.record for i in items if i.record is not None]),
-                                  engine)
+                bodies = {it.record.id: m.value for it, m in zip(items, msgs)
+                          if it.record is not None and codec_body(m.headers)}
+                await store_write(store, StoreBatch(records=[i.record for i in items if i.record is not None],
+                                                    bodies=bodies), engine)
             if not engine.ready.is_set() and await _caught_up(cons, ends):
                 log.info("registries loaded: %d entries", len(engine.registry))
                 engine.ready.set()
@@ -227,11 +131,17 @@ async def _fetch_parts(cons, topic: str):
     return cons.partitions_for_topic(topic)
 
 
-def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: int = 500,
-             within: float = 0.2, store: Any = None, app_id: str | None = None,
-             metrics: Metrics | None = None) -> faust.App:
+def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: int = 2000,
+             within: float = 0.05, store: Any = None, app_id: str | None = None,
+             metrics: Metrics | None = None, snapshot_dir: str | Path | None = None,
+             snapshot_every: int = 50_000, snapshot_seconds: float = 300.0) -> faust.App:
     """The Faust app. ``store``: an ``sinks.store.Store`` written before anything is produced;
-    ``metrics``: counted per batch, with consumer lag (engine/worker_metrics.py)."""
+    ``metrics``: counted per batch, with consumer lag (engine/worker_metrics.py);
+    ``snapshot_dir``: partition snapshots (default DATA_DIR/snapshots; ``snapshot_every=0``:
+    none, every rebuild replays from offset 0). ``take_events(batch_size, within)``: a batch
+    ends when full or ``within`` seconds after the agent asked for it, so ``within`` bounds the
+    wait a record adds to its warning's latency; with a backlog batches fill up to
+    ``batch_size`` and each store write and producer flush covers that many."""
     app = faust.App(
         app_id or f"{topics.prefix}-worker",   # = the consumer group id
         broker=f"kafka://{bootstrap}",
@@ -243,12 +153,19 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
         broker_commit_interval=1.0, consumer_auto_offset_reset="earliest",
         topic_replication_factor=1, topic_allow_declare=False, topic_disable_leader=True,
         producer_acks=-1,
+        # the stream buffer holds one batch ahead while the agent works on the current one
+        stream_buffer_maxsize=max(4096, 2 * batch_size), broker_max_poll_records=max(500, batch_size),
     )
+    short_fetch_wait(app, max(10, int(within * 1000)))
     raw = dict(key_serializer="raw", value_serializer="raw")
     events = app.topic(topics.events, **raw)
     warnings = app.topic(topics.warnings, **raw)
     dead = app.topic(topics.dead_letters, **raw)
-    engine = Engine(settings, metrics)
+    snaps = None
+    if snapshot_every > 0:
+        snaps = Snapshots(snapshot_dir or Path(settings.data_dir) / "snapshots", topics.events)
+    engine = Engine(settings, metrics, snapshots=snaps, snapshot_every=snapshot_every,
+                    snapshot_seconds=snapshot_seconds)
     app.yujing_engine = engine  # for tests and status
     engine.metrics.watch_spool(store)
     from .worker_metrics import LagWatcher
@@ -262,36 +179,56 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
 
     @app.timer(5.0)
     async def heartbeat() -> None:
-        """Liveness for container health checks: DATA_DIR/worker.alive, rewritten every 5 s."""
+        """Liveness for container health checks: DATA_DIR/worker.alive, rewritten every 5 s
+        (with the counts and the seconds spent per stage)."""
         import json
         alive.write_text(json.dumps({**engine.counts, "ready": engine.ready.is_set(),
+                                     "seconds": {k: round(v, 3) for k, v in engine.seconds.items()},
                                      "partitions": sorted(engine.pipelines), "at": time.time()}))
 
     @app.task
     async def registries() -> None:
         await load_registries(engine, bootstrap, topics.registries, store=store)
 
+    def assigned() -> list[int]:
+        return [tp.partition for tp in app.consumer.assignment() if tp.topic == topics.events]
+
     @app.agent(events, name="yujing-events")
     async def process(stream):
         await engine.ready.wait()   # unknown-region checks need the whole grid registry
+        engine.prepare(assigned())
         async for batch in stream.take_events(batch_size, within=within):
             await handle(batch)
 
     async def handle(batch) -> None:
-        by_part: dict[int, list[Item]] = {}
-        for ev in batch:   # order within a partition is kept; partitions are independent
-            m = ev.message
-            by_part.setdefault(m.partition, []).append(to_item(m.value, m.topic, m.partition, m.offset))
+        sec = engine.seconds
+        t = t0 = time.perf_counter()
+        # order within a partition is kept; partitions are independent
+        by_part, bodies = decode_batch([ev.message for ev in batch])
+        sec["decode"] += time.perf_counter() - t
+        outs = []
         for part, items in sorted(by_part.items()):
             items = engine.fresh(part, items)
             if not items:
                 continue
             await engine.ensure(bootstrap, topics.events, part, items[0].line)
-            out = engine.process(part, items)
+            outs.append(engine.process(part, items))
+        if not outs:
+            return
+        t = time.perf_counter()
+        sb = StoreBatch(bodies=bodies)   # one write for every partition of the batch
+        for out in outs:
             engine.metrics.observe(out)
-            await store_write(store, StoreBatch(
-                records=out.records, signals=out.signals, warnings=out.warnings,
-                rejects=out.rejects, record_cases=out.case_of, audit=out.audit), engine)
+            sb.records += out.records
+            sb.signals += out.signals
+            sb.warnings += out.warnings
+            sb.rejects += out.rejects
+            sb.record_cases.update(out.case_of)
+            sb.audit += out.audit
+        await store_write(store, sb, engine)
+        t1 = time.perf_counter()
+        sec["store"] += t1 - t
+        for out in outs:
             for w in out.warnings:
                 acted = out.acted.get((w.id, w.version))   # the centre's act made it: say which
                 await warnings.send(key=w.case_id.encode(), value=w.model_dump_json().encode(),
@@ -305,15 +242,52 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
                 await dead.send(key=r.record_id.encode() if r.record_id else None,
                                 value=r.raw.encode("utf-8"),
                                 headers=dead_letter_headers(r, "worker"))
+        t2 = time.perf_counter()
+        sec["produce"] += t2 - t1
         # outputs are on the broker before this batch's events are acked (then committed)
         await app.producer.flush()
+        sec["flush"] += time.perf_counter() - t2
         engine.metrics.open_cases.set(sum(len(p.linker.cases) for p in engine.pipelines.values()))
+        if log.isEnabledFor(logging.DEBUG):   # how old the batch's records were when done
+            ts = [ev.message.timestamp for ev in batch]   # (seconds)
+            log.debug("batch of %d: oldest %.3fs, newest %.3fs old, handled in %.3fs; %s", len(batch),
+                      time.time() - min(ts), time.time() - max(ts), time.perf_counter() - t0,
+                      {k: round(v, 3) for k, v in sec.items()})
+        await engine.save(topics.events, engine.due())
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app_, assigned, **kw) -> None:
+        if engine.ready.is_set():
+            engine.prepare([tp.partition for tp in assigned if tp.topic == topics.events])
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_, revoked, **kw) -> None:
-        engine.forget([tp.partition for tp in revoked if tp.topic == topics.events])
+        mine = [tp.partition for tp in revoked if tp.topic == topics.events]
+        await engine.save(topics.events, mine)   # the next owner starts from here
+        engine.forget(mine)
 
     return app
+
+
+def short_fetch_wait(app: faust.App, ms: int) -> None:
+    """Faust's aiokafka consumer lets the broker hold a fetch up to 1.5 s (hard-coded), and
+    aiokafka has one fetch in flight per broker: a fetch held open for partitions without new
+    data delays the records that meanwhile arrived on the others (measured: records 0.5-2 s old
+    when their batch started at 1,000 records/s). ``ms`` caps that hold (through the consumer
+    attribute its ``start()`` hands to the fetcher)."""
+    from faust.transport.drivers import aiokafka as drv
+
+    class Thread(drv.AIOKafkaConsumerThread):
+        def _create_worker_consumer(self, transport):
+            cons = super()._create_worker_consumer(transport)
+            cons._fetch_max_wait_ms = ms
+            return cons
+
+    class Consumer(drv.Consumer):
+        def _new_consumer_thread(self):
+            return Thread(self, loop=self.loop, beacon=self.beacon)
+
+    app.transport.Consumer = Consumer
 
 
 def run_worker(app: faust.App, loglevel: str = "warn") -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from streams.detect import CaseContext, make_signal
@@ -26,10 +27,18 @@ from streams.records import Signal
 from . import features as F
 from . import patterns as P
 from .normalize import normalise_address
-from .store import DAY, TypedGraph
+from .store import DAY, TypedGraph, check_version
 
 _ORG = re.compile(r"[\u4e00-\u9fff\w]{2,20}?(?:公司|项目部|项目|村委会|物业服务中心|工地|厂)")
-VERSION = 1
+VERSION = 2
+# addresses repeat (a building, a site): normalise each distinct one once, bounded
+_normalise = lru_cache(maxsize=1 << 16)(normalise_address)
+
+
+@lru_cache(maxsize=1 << 14)
+def _org(addr: str) -> str | None:
+    m = _ORG.search(addr)
+    return m.group(0) if m else None
 
 
 class GraphDetector:
@@ -82,18 +91,19 @@ class GraphDetector:
                                     if n is not None))
         for n in people:
             tg.link(n, c, "party", ts)
-        addr = normalise_address(rec.place.address)
-        group = case.dispute_kind in P.GROUP_KINDS and rec.kind != "video_alert"
         if rec.kind == "video_alert":
             tg.link(c, tg.node("camera", rec.camera_id, rec.camera_id), "camera", ts)
-        elif len(addr) >= 4:
-            a = tg.node("address", f"{subdistrict_of(rec.place.region_code)}:{addr}", addr)
+            return c, people
+        addr = _normalise(rec.place.address)
+        if len(addr) >= 4:
+            group = case.dispute_kind in P.GROUP_KINDS
+            sub = subdistrict_of(rec.place.region_code)
+            a = tg.node("address", f"{sub}:{addr}", addr)
             tg.link(c, a, "scene", ts)
             anchor = a
-            m = _ORG.search(addr) if group else None
-            if m:
-                anchor = tg.node("org", f"{subdistrict_of(rec.place.region_code)}:{m.group(0)}",
-                                 m.group(0))
+            org = _org(addr) if group else None
+            if org:
+                anchor = tg.node("org", f"{sub}:{org}", org)
                 tg.link(c, anchor, "org", ts)
             for n in people:
                 tg.link(n, anchor, "claim" if group else "address", ts)
@@ -107,9 +117,11 @@ class GraphDetector:
         self.now = max(self.now, ts)
         c, people = self._ingest(record, case, ts)
         tg = self.graph
-        hits = (P.repeat_pair(tg, c, people, case.dispute_kind, ts) + P.key_person(tg, c, self.key_persons)
-                + P.grievance_group(tg, c, case.dispute_kind, ts)
-                + P.escalation_nearby(tg, c, self.escalated))
+        kp, esc = P.nearby(tg, c, self.key_persons, self.escalated)
+        hits = (P.repeat_pair(tg, c, people, case.dispute_kind, ts) + kp
+                + P.grievance_group(tg, c, case.dispute_kind, ts) + esc)
+        if not hits:
+            return []
         done = self.fired.setdefault(c, set())
         out = []
         for h in hits:
@@ -154,20 +166,37 @@ class GraphDetector:
 
     # -- state ----------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        return {"version": VERSION, "graph": self.graph.snapshot(), "now": self.now,
-                "pruned_day": self._pruned_day,
-                "retention_s": int(self.retention.total_seconds()),
-                "key_persons": sorted([n, c] for n, c in self.key_persons.items()),
-                "escalated": sorted([n, t] for n, t in self.escalated.items()),
-                "fired": sorted([n, sorted(s)] for n, s in self.fired.items())}
+        """JSON-able (``yujing graph explain`` reads it); ``to_bytes`` is the fast binary form."""
+        return {**self._tables(), "graph": self.graph.snapshot()}
 
     def restore(self, state: dict[str, Any]) -> None:
         if not state:
             return
-        if state.get("version") != VERSION:
-            raise ValueError(f"graph detector snapshot version {state.get('version')} is not {VERSION}")
+        check_version(state, "graph detector snapshot", VERSION)
         self.graph.restore(state["graph"])
+        self._restore_tables(state)
+
+    def _tables(self) -> dict[str, Any]:
+        return {"version": VERSION, "now": self.now, "pruned_day": self._pruned_day,
+                "retention_s": int(self.retention.total_seconds()),
+                "key_persons": sorted([n, c] for n, c in self.key_persons.items()),
+                "escalated": sorted([n, t] for n, t in self.escalated.items()),
+                "fired": sorted([n, sorted(s)] for n, s in self.fired.items() if s)}
+
+    def _restore_tables(self, state: dict[str, Any]) -> None:
         self.now, self._pruned_day = state["now"], state["pruned_day"]
         self.key_persons = {n: c for n, c in state["key_persons"]}
         self.escalated = {n: t for n, t in state["escalated"]}
         self.fired = {n: set(s) for n, s in state["fired"]}
+
+    def to_bytes(self) -> bytes:
+        """The whole state in the binary snapshot format of ``graph.snapshot`` (fast at scale)."""
+        from .snapshot import dump
+        return dump(self.graph, self._tables())
+
+    def from_bytes(self, data: bytes) -> None:
+        """Restore from ``to_bytes``; an unknown version or a foreign file is refused."""
+        from .snapshot import load
+        tables = load(self.graph, data)
+        check_version(tables, "graph detector snapshot", VERSION)
+        self._restore_tables(tables)

@@ -29,12 +29,12 @@ def explain(state: dict[str, Any], case_id: str) -> dict[str, Any] | None:
         return None
     entities = []
     for m in tg.neighbours(c):
-        e = tg.g.edges[c, m]
+        k, first, last, count = tg.edge(c, m)
         label = tg.display(m)
         if m in d.key_persons:
             label += f"({LABELS.get(d.key_persons[m], d.key_persons[m])})"
-        entities.append({"node": label, "kind": tg.kind[m], "edge": EDGE_LABEL[EDGE_KINDS[e["k"]]],
-                         "first": e["f"], "last": e["l"], "count": e["n"]})
+        entities.append({"node": label, "kind": tg.kind[m], "edge": EDGE_LABEL[EDGE_KINDS[k]],
+                         "first": first, "last": last, "count": count})
     kind = _dispute_kind(d, c)
     hits = (P.repeat_pair(tg, c, F.parties(tg, c), kind, d.now)
             + P.key_person(tg, c, d.key_persons)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .store import DAY, EDGE_LABEL, TypedGraph
+from .store import DAY, EDGE_KINDS, EDGE_LABEL, PERSON, TypedGraph
 
 HUB = 200
 MAX_HOPS = 4
 GROUP_WINDOW = 30 * DAY
+CLAIM = EDGE_KINDS.index("claim")
 
 
 def bfs(tg: TypedGraph, start: int, goal: Callable[[int], bool],
@@ -32,12 +33,15 @@ def bfs(tg: TypedGraph, start: int, goal: Callable[[int], bool],
     """The shortest node path from ``start`` to the first node meeting ``goal`` (not start)."""
     parent = {start: start}
     frontier = [start]
+    adj = tg.adj
     for _ in range(max_hops):
         nxt = []
         for n in frontier:
-            if n != start and tg.g.degree(n) > HUB:
+            a = adj[n]
+            if n != start and len(a) > HUB:
                 continue
-            for m in tg.neighbours(n):
+            for p in a:
+                m = p >> 32
                 if m in parent:
                     continue
                 parent[m] = n
@@ -49,6 +53,49 @@ def bfs(tg: TypedGraph, start: int, goal: Callable[[int], bool],
                 nxt.append(m)
         frontier = nxt
     return None
+
+
+def walk2(tg: TypedGraph, start: int, *targets: Any, max_hops: int = 2) -> list[list[int] | None]:
+    """``bfs`` towards several target sets at once (``n in target``): per target, the same path
+    ``bfs(tg, start, lambda n: n in target, max_hops)`` gives, from one walk.
+
+    >>> from graph.store import TypedGraph
+    >>> g = TypedGraph()
+    >>> c, p, q = g.node("case", "C"), g.node("person", "p"), g.node("person", "q")
+    >>> g.link(c, p, "party", 0); g.link(c, q, "party", 0)
+    >>> [[g.key[n] for n in path] if path else path for path in walk2(g, c, {q}, {}, {p, q})]
+    [['C', 'q'], None, ['C', 'p']]
+    """
+    found: list[list[int] | None] = [None] * len(targets)
+    todo = [i for i, t in enumerate(targets) if t]
+    if not todo:
+        return found
+    parent = {start: start}
+    frontier = [start]
+    adj = tg.adj
+    for _ in range(max_hops):
+        nxt = []
+        for n in frontier:
+            a = adj[n]
+            if n != start and len(a) > HUB:
+                continue
+            for p in a:
+                m = p >> 32
+                if m in parent:
+                    continue
+                parent[m] = n
+                for i in todo:
+                    if m in targets[i]:
+                        path = [m]
+                        while path[-1] != start:
+                            path.append(parent[path[-1]])
+                        found[i] = path[::-1]
+                        todo = [j for j in todo if j != i]
+                if not todo:
+                    return found
+                nxt.append(m)
+        frontier = nxt
+    return found
 
 
 def draw(tg: TypedGraph, path: list[int], tags: dict[int, str] | None = None) -> list[dict[str, str]]:
@@ -76,7 +123,7 @@ def repeat_pairs(tg: TypedGraph, case: int, among: list[int] | None = None) -> l
     out = []
     for p in probe:
         for other in tg.neighbours(p, "case"):
-            if other == case or tg.g.degree(other) > HUB:
+            if other == case or tg.degree(other) > HUB:
                 continue
             for q in tg.neighbours(other, "person"):
                 if q != p and q in mine_set and (q not in probe or p < q):
@@ -91,17 +138,16 @@ def repeat_pairs(tg: TypedGraph, case: int, among: list[int] | None = None) -> l
 
 def group_size(tg: TypedGraph, anchor: int, now: int, window: int = GROUP_WINDOW) -> int:
     """Distinct people with a claim edge to ``anchor`` seen within ``window`` before ``now``."""
-    g = tg.g
-    return sum(1 for m in g.adj[anchor]
-               if tg.kind[m] == "person" and g.adj[anchor][m]["k"] == 6
-               and g.adj[anchor][m]["l"] > now - window)
+    ek, el = tg.ek, tg.el
+    return sum(1 for m, e in tg.incident(anchor)
+               if ek[e] == CLAIM and el[e] > now - window and m & 7 == PERSON)
 
 
 def anchors(tg: TypedGraph, case: int) -> list[int]:
     """The organisations (else sites) a case's claims are made against."""
     orgs = list(tg.neighbours(case, "org"))
     return orgs or [a for a in tg.neighbours(case, "address")
-                    if any(tg.edge_kind(a, m) == "claim" for m in tg.g.adj[a])]
+                    if any(tg.ek[e] == CLAIM for _, e in tg.incident(a))]
 
 
 def features(tg: TypedGraph, case: int, key_persons: dict[int, str], escalated: dict[int, int],

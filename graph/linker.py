@@ -65,6 +65,17 @@ class CaseLinker:
         self._seq = 0
         self._addr: dict[str, str] = {}          # address as written -> normalised (a cache)
 
+    # --- state (engine/worker_state.py snapshots it) ---------------------------------------
+    _CONFIG = ("_hash", "_names")   # rebuilt from the settings, never saved (the hasher's key)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The linker's state by reference (cases, index, aliases...): the caller copies it
+        (pickles it) before the linker goes on."""
+        return {k: v for k, v in vars(self).items() if k not in self._CONFIG}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        vars(self).update({k: v for k, v in state.items() if k not in self._CONFIG})
+
     # --- ids ------------------------------------------------------------------------------
     def canonical(self, case_id: str) -> str:
         """The live id of ``case_id``: itself, or the case it was merged into."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from streams.codes import LABELS
 
-from .features import anchors, bfs, draw, group_size, repeat_pairs
+from .features import anchors, bfs, draw, group_size, repeat_pairs, walk2
 from .store import TypedGraph
 
 GROUP_STEPS = (5, 10, 20, 40)
@@ -45,8 +45,8 @@ def repeat_pair(tg: TypedGraph, case: int, people: list[int], dispute_kind: str 
         return []
     hits = []
     for p, q, other in repeat_pairs(tg, case, among=people):
-        first = min(tg.g.adj[other][p]["f"], tg.g.adj[other][q]["f"])
-        if first > now - REPEAT_GAP or tg.g.degree(other) > 12:
+        first = min(tg.edge(other, p)[1], tg.edge(other, q)[1])
+        if first > now - REPEAT_GAP or tg.degree(other) > 12:
             continue
         path = draw(tg, [p, other, q])
         hits.append(Hit("graph_repeat_pair", f"{min(p, q)}-{max(p, q)}", 0.30,
@@ -55,8 +55,16 @@ def repeat_pair(tg: TypedGraph, case: int, people: list[int], dispute_kind: str 
     return hits
 
 
-def key_person(tg: TypedGraph, case: int, kps: dict[int, str]) -> list[Hit]:
-    path = bfs(tg, case, lambda n: n in kps, max_hops=2)
+def nearby(tg: TypedGraph, case: int, kps: dict[int, str],
+           escalated: dict[int, int]) -> tuple[list[Hit], list[Hit]]:
+    """``key_person`` and ``escalation_nearby`` from one walk (the same hits, half the work)."""
+    kp, esc = walk2(tg, case, kps, escalated)
+    return key_person(tg, case, kps, kp), escalation_nearby(tg, case, escalated, esc)
+
+
+def key_person(tg: TypedGraph, case: int, kps: dict[int, str], path: Any = False) -> list[Hit]:
+    if path is False:
+        path = bfs(tg, case, lambda n: n in kps, max_hops=2)
     if not path:
         return []
     n = path[-1]
@@ -91,8 +99,10 @@ def grievance_group(tg: TypedGraph, case: int, dispute_kind: str | None, now: in
     return hits
 
 
-def escalation_nearby(tg: TypedGraph, case: int, escalated: dict[int, int]) -> list[Hit]:
-    path = bfs(tg, case, lambda n: n in escalated, max_hops=2)
+def escalation_nearby(tg: TypedGraph, case: int, escalated: dict[int, int],
+                      path: Any = False) -> list[Hit]:
+    if path is False:
+        path = bfs(tg, case, lambda n: n in escalated, max_hops=2)
     if not path:
         return []
     other = path[-1]

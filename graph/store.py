@@ -1,26 +1,32 @@
-"""The typed relationship graph of 人、地、物、事、组织 with compact node ids.
+"""The typed relationship graph of 人、地、物、事、组织, compact enough for a city.
 
-Nodes are small ints in a ``networkx.Graph``; what a node is lives in side tables
-(``kind``, ``key``, ``label``), and each edge carries four small attributes: ``k`` (edge kind,
-an index into ``EDGE_KINDS``), ``f`` and ``l`` (first and last seen, epoch seconds of event
-time) and ``n`` (how many records made it).  Keys hold no clear personal data: people and
-phones are keyed hashes, labels are masked (``张某``, ``138****8000``).
+A node is an int ``seq << 3 | kind index`` (never reused), so its kind costs nothing and
+node-id order is creation order.  Keys live in per-kind dicts (``find``) and ``key``; labels
+only where they differ from the key (an address or org label is its key after ``街道:``),
+interned (``张某`` is shared by thousands).  Adjacency is one ``array('q')`` per node of packed
+``neighbour << 32 | edge slot``, kept sorted, so walks go in node-id order and a lookup is a
+bisect.  Edge attributes live in column arrays indexed by edge slot (slots of pruned edges are
+reused): ``ek`` (edge kind, an index into ``EDGE_KINDS``), ``ef``/``el`` (first and last seen,
+epoch seconds of event time) and ``en`` (how many records made it).  No networkx: the patterns
+need only breadth-first walks, written in ``graph.features``.  Keys hold no clear personal
+data: people and phones are keyed hashes, labels are masked (``张某``, ``138****8000``).
 
 >>> g = TypedGraph()
 >>> a, c = g.node("person", "id:ab12", "张某"), g.node("case", "C-1", "C-1")
 >>> g.link(a, c, "party", 1000); g.link(a, c, "party", DAY + 1000)
->>> g.g.edges[a, c]
-{'k': 0, 'f': 1000, 'l': 87400, 'n': 2}
->>> g.prune(DAY + 500), g.g.number_of_nodes()   # (pruning works in whole days of last touch)
-(0, 2)
->>> g.prune(3 * DAY), g.g.number_of_nodes()
-(2, 0)
+>>> g.edge(a, c), g.kind[c], g.display(c)
+((0, 1000, 87400, 2), 'case', 'C-1')
+>>> g.prune(DAY + 500), g.stats()   # (pruning works in whole days of last touch)
+(0, {'nodes': 2, 'edges': 1})
+>>> g.prune(3 * DAY), g.stats(), a in g.kind
+(2, {'nodes': 0, 'edges': 0}, False)
 """
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
+from sys import getsizeof
 from typing import Any, Iterator
-
-import networkx as nx
 
 NODE_KINDS = ("person", "phone", "address", "camera", "org", "case")
 # edge kind -> the words the console draws on the edge
@@ -28,106 +34,260 @@ EDGE_KINDS = ("party", "phone", "address", "scene", "camera", "org", "claim")
 EDGE_LABEL = {"party": "当事人", "phone": "使用电话", "address": "涉事地址", "scene": "事发地址",
               "camera": "摄像头", "org": "涉及单位", "claim": "诉求对象"}
 _EK = {k: i for i, k in enumerate(EDGE_KINDS)}
+_NK = {k: i for i, k in enumerate(NODE_KINDS)}
+_SCOPED = (_NK["address"], _NK["org"])   # keys "<街道 code>:<label>"
+PERSON = _NK["person"]
 DAY = 86400
-VERSION = 1
+VERSION = 2
+_LOW = 0xFFFFFFFF
+
+
+class Kinds:
+    """``tg.kind[n]`` → ``"person"`` …, and ``n in tg.kind`` for a live node (a view, no storage)."""
+
+    __slots__ = ("_adj",)
+
+    def __init__(self, adj: dict[int, array]) -> None:
+        self._adj = adj
+
+    def __getitem__(self, n: int) -> str:
+        if n not in self._adj:
+            raise KeyError(n)
+        return NODE_KINDS[n & 7]
+
+    def __contains__(self, n: object) -> bool:
+        return n in self._adj
+
+    def __len__(self) -> int:
+        return len(self._adj)
+
+    def values(self) -> Iterator[str]:
+        return (NODE_KINDS[n & 7] for n in self._adj)
 
 
 class TypedGraph:
     """Nodes by (kind, key) → int; edges with kind, first/last seen and count."""
 
     def __init__(self) -> None:
-        self.g = nx.Graph()
-        self._ids: dict[str, int] = {}      # "kind|key" -> node id
-        self.kind: dict[int, str] = {}
+        self._ids: dict[str, dict[str, int]] = {k: {} for k in NODE_KINDS}  # kind -> key -> id
         self.key: dict[int, str] = {}
-        self.label: dict[int, str] = {}
-        self._next = 0
-        self._touched: dict[int, list[int]] = {}   # day of last touch -> packed edge (u<<32|v)
+        self.label: dict[int, str] = {}     # only labels other than the default (see display)
+        self.adj: dict[int, array] = {}     # node -> sorted packed (neighbour << 32 | slot)
+        self.kind = Kinds(self.adj)
+        self._labels: dict[str, str] = {}   # interned person labels
+        self._next = 0                      # next sequence number
+        # edge columns by slot; a free slot has ek == -1 and sits on _free
+        self.ek, self.ef, self.el = array("b"), array("q"), array("q")
+        self.en, self.eu, self.ev = array("i"), array("i"), array("i")
+        self._free = array("i")
+        self._edges = 0
+        self._touched: dict[int, array] = {}   # day of last touch -> edge slots (may be stale)
 
     # -- nodes and edges ----------------------------------------------------------------------
     def find(self, kind: str, key: str) -> int | None:
-        return self._ids.get(kind + "|" + key)
+        return self._ids[kind].get(key)
 
     def node(self, kind: str, key: str, label: str = "") -> int:
-        k = kind + "|" + key
-        n = self._ids.get(k)
+        ids = self._ids[kind]
+        n = ids.get(key)
         if n is None:
-            n = self._ids[k] = self._next
+            key = key.replace("\x00", "")   # NUL separates strings in the binary snapshot
+            n = ids[key] = self._next << 3 | _NK[kind]
             self._next += 1
-            self.kind[n], self.key[n] = kind, key
-            self.g.add_node(n)
-        if label and self.label.get(n) != label:
-            self.label[n] = label
+            self.key[n] = key
+            self.adj[n] = array("q")
+            self.label[n] = ""
+        if label and label != self.label.get(n):
+            self._set_label(n, label)
         return n
+
+    def _default_label(self, n: int) -> str:
+        key = self.key[n]
+        if n & 7 in _SCOPED:
+            _, sep, tail = key.partition(":")
+            if sep:
+                return tail
+        return key
+
+    def _set_label(self, n: int, label: str) -> None:
+        """Label ``""`` means none (display shows the kind); a label equal to the default is not
+        stored."""
+        cur = self.label.get(n)
+        default = self._default_label(n)
+        if (default if cur is None else cur) == label:
+            return
+        if label == default:
+            del self.label[n]
+        else:
+            label = label.replace("\x00", "")
+            # masked names (张某) repeat and are few: interned; a masked phone is near unique
+            # (interning it would keep every phone ever seen)
+            self.label[n] = self._labels.setdefault(label, label) if n & 7 == PERSON else label
+
+    def label_of(self, n: int) -> str:
+        """The label given to the node ("" if none)."""
+        cur = self.label.get(n)
+        return self._default_label(n) if cur is None else cur
+
+    def _slot(self, u: int, v: int) -> int:
+        """The edge slot of (u, v), or -1."""
+        a, b = self.adj[u], self.adj[v]
+        if len(b) < len(a):
+            a, u, v = b, v, u
+        i = bisect_left(a, v << 32)
+        if i < len(a) and a[i] >> 32 == v:
+            return a[i] & _LOW
+        return -1
 
     def link(self, u: int, v: int, kind: str, ts: int) -> None:
         if u == v:
             return
-        d = self.g.get_edge_data(u, v)
-        if d is None:
-            self.g.add_edge(u, v, k=_EK[kind], f=ts, l=ts, n=1)
+        au, av = self.adj[u], self.adj[v]
+        if len(av) < len(au):
+            a, w = av, u
         else:
-            d["n"] += 1
-            if ts > d["l"]:
-                d["l"] = ts
-            if ts < d["f"]:
-                d["f"] = ts
-        a, b = (u, v) if u < v else (v, u)
-        self._touched.setdefault(ts // DAY, []).append(a << 32 | b)
+            a, w = au, v
+        i = bisect_left(a, w << 32)
+        if i < len(a) and a[i] >> 32 == w:
+            e = a[i] & _LOW
+            self.en[e] += 1
+            last = self.el[e]
+            if ts < self.ef[e]:
+                self.ef[e] = ts
+            if ts <= last:
+                return
+            self.el[e] = ts
+            if ts // DAY == last // DAY:
+                return
+        else:
+            k = _EK[kind]
+            if self._free:
+                e = self._free.pop()
+                self.ek[e], self.ef[e], self.el[e], self.en[e] = k, ts, ts, 1
+                self.eu[e], self.ev[e] = u, v
+            else:
+                e = len(self.ek)
+                self.ek.append(k), self.ef.append(ts), self.el.append(ts)
+                self.en.append(1), self.eu.append(u), self.ev.append(v)
+            p = v << 32 | e
+            au.insert(bisect_left(au, p), p)
+            p = u << 32 | e
+            av.insert(bisect_left(av, p), p)
+            self._edges += 1
+        t = self._touched.get(ts // DAY)
+        if t is None:
+            t = self._touched[ts // DAY] = array("i")
+        t.append(e)
+
+    def edge(self, u: int, v: int) -> tuple[int, int, int, int] | None:
+        """``(kind index, first seen, last seen, count)`` of the edge u–v, or None."""
+        e = self._slot(u, v)
+        return None if e < 0 else (self.ek[e], self.ef[e], self.el[e], self.en[e])
 
     def edge_kind(self, u: int, v: int) -> str:
-        return EDGE_KINDS[self.g.edges[u, v]["k"]]
+        return EDGE_KINDS[self.ek[self._slot(u, v)]]
+
+    def degree(self, n: int) -> int:
+        return len(self.adj[n])
 
     def neighbours(self, n: int, kind: str | None = None) -> Iterator[int]:
         """In node-id order, so walks do not depend on insertion history (restore)."""
-        for m in sorted(self.g.adj[n]):
-            if kind is None or self.kind[m] == kind:
-                yield m
+        if kind is None:
+            for p in self.adj[n]:
+                yield p >> 32
+        else:
+            k = _NK[kind]
+            for p in self.adj[n]:
+                if (p >> 32) & 7 == k:
+                    yield p >> 32
+
+    def incident(self, n: int) -> Iterator[tuple[int, int]]:
+        """``(neighbour, edge slot)`` in node-id order (read columns ``ek``/``el``... by slot)."""
+        for p in self.adj[n]:
+            yield p >> 32, p & _LOW
 
     def display(self, n: int) -> str:
-        return self.label.get(n) or self.kind[n]
+        return self.label_of(n) or NODE_KINDS[n & 7]
 
     # -- ageing ---------------------------------------------------------------------------------
+    def _unlink(self, e: int) -> None:
+        for x, y in ((self.eu[e], self.ev[e]), (self.ev[e], self.eu[e])):
+            a = self.adj[x]
+            del a[bisect_left(a, y << 32 | e)]
+        self.ek[e] = -1
+        self._free.append(e)
+        self._edges -= 1
+
     def prune(self, cutoff: int) -> int:
-        """Drop edges last seen before ``cutoff`` and the nodes left with none; return nodes gone."""
-        g, gone = self.g, []
+        """Drop edges last seen on a day wholly before ``cutoff`` and the nodes left with none;
+        return how many nodes went.  (Whole days: what goes depends on the graph only, not on
+        its history, so a restored graph prunes exactly like the one it came from.)"""
+        gone = []
+        ek, el = self.ek, self.el
+        start = cutoff // DAY * DAY
         for day in [d for d in self._touched if (d + 1) * DAY <= cutoff]:
-            for packed in self._touched.pop(day):
-                u, v = packed >> 32, packed & 0xFFFFFFFF
-                d = g.get_edge_data(u, v)
-                if d is not None and d["l"] < cutoff:
-                    g.remove_edge(u, v)
-                    gone.extend(x for x in (u, v) if g.degree(x) == 0)
+            for e in self._touched.pop(day):
+                if ek[e] >= 0 and el[e] < start:
+                    u, v = self.eu[e], self.ev[e]
+                    self._unlink(e)
+                    gone.extend(x for x in (u, v) if not self.adj[x])
         dropped = 0
         for n in dict.fromkeys(gone):
-            if n in g and g.degree(n) == 0:
-                g.remove_node(n)
-                del self._ids[self.kind.pop(n) + "|" + self.key.pop(n)]
-                self.label.pop(n, None)
+            a = self.adj.get(n)
+            if a is not None and not a:
+                self._drop_node(n)
                 dropped += 1
+        self._compact()
         return dropped
+
+    def _compact(self) -> None:
+        """Copy a big dict whose table has grown past what its live entries need: under churn
+        CPython resizes a dict to 3× its live entries, so a flat graph would keep tables 2×
+        too big.  A copy is sized to its entries (a few ms per 100 k, once a day)."""
+        for name in ("key", "label", "adj"):
+            d = getattr(self, name)
+            if len(d) > 4096 and getsizeof(d) > 80 * len(d):
+                setattr(self, name, dict(d))
+        self.kind = Kinds(self.adj)
+        for kind, d in self._ids.items():
+            if len(d) > 4096 and getsizeof(d) > 80 * len(d):
+                self._ids[kind] = dict(d)
+
+    def _drop_node(self, n: int) -> None:
+        del self.adj[n]
+        del self._ids[NODE_KINDS[n & 7]][self.key.pop(n)]
+        self.label.pop(n, None)
 
     # -- snapshot -------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        return {"version": VERSION, "next": self._next,
-                "nodes": [[n, self.kind[n], self.key[n], self.label.get(n, "")] for n in sorted(self.g)],
-                "edges": sorted([min(u, v), max(u, v), d["k"], d["f"], d["l"], d["n"]]
-                                for u, v, d in self.g.edges(data=True))}
+        """JSON-able columns, canonical (same graph → same snapshot, whatever its slot history)."""
+        from .snapshot import to_state
+        return to_state(self)
 
     def restore(self, state: dict[str, Any]) -> None:
-        if state.get("version") != VERSION:
-            raise ValueError(f"graph snapshot version {state.get('version')} is not {VERSION}")
-        self.__init__()
-        self._next = state["next"]
-        for n, kind, key, label in state["nodes"]:
-            self._ids[kind + "|" + key] = n
-            self.kind[n], self.key[n] = kind, key
-            if label:
-                self.label[n] = label
-            self.g.add_node(n)
-        for u, v, k, f, last, cnt in state["edges"]:
-            self.g.add_edge(u, v, k=k, f=f, l=last, n=cnt)
-            self._touched.setdefault(last // DAY, []).append(u << 32 | v)
+        from .snapshot import from_state
+        from_state(self, state)
+
+    def _put_node(self, n: int, key: str, label: str) -> None:
+        self._ids[NODE_KINDS[n & 7]][key] = n
+        self.key[n] = key
+        self.adj[n] = array("q")
+        self.label[n] = ""
+        if label:
+            self._set_label(n, label)
 
     def stats(self) -> dict[str, int]:
-        return {"nodes": self.g.number_of_nodes(), "edges": self.g.number_of_edges()}
+        return {"nodes": len(self.adj), "edges": self._edges}
+
+
+def check_version(state: dict[str, Any], what: str, version: int = VERSION) -> None:
+    """Refuse a snapshot of another format version with a clear error.
+
+    >>> check_version({"version": 9}, "graph snapshot")
+    Traceback (most recent call last):
+    ...
+    ValueError: graph snapshot version 9 is not supported (this build reads version 2)
+    """
+    if state.get("version") != version:
+        raise ValueError(f"{what} version {state.get('version')} is not supported "
+                         f"(this build reads version {version})")

@@ -15,6 +15,7 @@ no clock, no salted hashes.  State is plain JSON (``snapshot``/``restore``).
 """
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict, deque
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -98,7 +99,8 @@ class EscalationDetector:
     def explain(self, x: dict, names: dict, k: int = 3) -> list[dict]:
         """The top ``k`` positive contributions (weight × value), named in Chinese."""
         w = self.model._weights
-        best = sorted(((w.get(key, 0.0) * v, key) for key, v in x.items()), reverse=True)[:2 * k]
+        get = w.get
+        best = heapq.nlargest(2 * k, [(get(key, 0.0) * v, key) for key, v in x.items()])
         contrib: dict[str, float] = {}
         for c, key in best:
             if c > 0:

@@ -9,15 +9,18 @@ and hits of the analysts' word lists (``rules/lexicons/*.txt``, read here, not i
 """
 from __future__ import annotations
 
+import bisect
 import math
+import re
 import zlib
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from streams.codes import LABELS
 from streams.detect import CaseContext
+
+from .case_state import CaseStates
 
 LEXICON_DIR = Path(__file__).resolve().parents[1] / "rules" / "lexicons"
 STREAM_WORD = {"grid_event": "网格事件", "call": "来电", "video_alert": "视频告警"}
@@ -48,6 +51,25 @@ def load_lexicons(directory: str = str(LEXICON_DIR)) -> tuple[tuple[str, str, tu
     return tuple(out)
 
 
+class GramNames:
+    """slot key → the n-gram it came from, worked out only when an explanation asks."""
+
+    __slots__ = ("texts", "mask", "_d")
+
+    def __init__(self, texts: list[str], mask: int):
+        self.texts, self.mask, self._d = texts, mask, None
+
+    def get(self, key: str, default: str = "") -> str:
+        if self._d is None:
+            self._d = {}
+            for t in self.texts:
+                for n in (2, 3):
+                    for i in range(len(t) - n + 1):
+                        g = t[i:i + n]
+                        self._d[f"h{zlib.crc32(g.encode()) & self.mask}"] = g
+        return self._d.get(key, default)
+
+
 class Featurizer:
     """``features(record, case)`` → (x, names): x a sparse dict, names the Chinese words of the
     hashed n-gram keys it used (for explanations)."""
@@ -59,47 +81,65 @@ class Featurizer:
         self._lex_grams = {w[i:i + n] for _, _, ws in self.lexicons for w in ws
                            for n in (2, 3) for i in range(len(w) - n + 1)}
         self.group_label = {g: lab for g, lab, _ in self.lexicons}
+        self._lex_rx = [(g, re.compile("|".join(map(re.escape, ws)))) for g, _, ws in self.lexicons if ws]
         self._hits: dict[str, tuple[str, ...]] = {}   # record id -> lexicon groups hit (a memo)
+        self.states = CaseStates(self._entry)   # per case, kept up to date record by record
+        self._wkeys: dict[str, tuple[str, str, str]] = {}
 
     def lex_hits(self, record_id: str, text: str) -> tuple[str, ...]:
         got = self._hits.get(record_id)
         if got is None:
-            got = tuple(g for g, _, ws in self.lexicons if any(w in text for w in ws)) if text else ()
+            got = tuple(g for g, rx in self._lex_rx if rx.search(text)) if text else ()
             if len(self._hits) > 200_000:
                 self._hits.clear()
             self._hits[record_id] = got
         return got
 
+    def _entry(self, e: Any) -> tuple:
+        """What one case entry contributes: (timestamp, stream, category, word-list groups,
+        hashed n-gram (slots, counts)); computed once per entry."""
+        t = e.text
+        grams: dict[str, float] = {}
+        if t:
+            mask, crc, get = self.mask, zlib.crc32, grams.get
+            for n in (2, 3):
+                for i in range(len(t) - n + 1):
+                    k = f"h{crc(t[i:i + n].encode()) & mask}"
+                    grams[k] = get(k, 0.0) + 1.0
+        # (tuples, not the dict: a tuple of strings and floats leaves the garbage collector's
+        # watch, and there is one of these per entry of every case in memory)
+        return (e.at.timestamp(), e.kind, e.category if e.category in CATEGORY_WORD else None,
+                self.lex_hits(e.record_id, t), (tuple(grams), tuple(grams.values())))
+
+    def _keys(self, kind: str) -> tuple[str, str, str]:
+        got = self._wkeys.get(kind)
+        if got is None:
+            got = self._wkeys[kind] = tuple(f"n:{kind}:{w}" for w, _, _ in WINDOWS)
+        return got
+
     def features(self, record: Any, case: CaseContext) -> tuple[dict[str, float], dict[str, str]]:
-        now: datetime = record.occurred_at
+        now = record.occurred_at.timestamp()
         x: dict[str, float] = {f"kind:{record.kind}": 1.0}
-        entries = case.entries
-        counts: dict[str, float] = {}
-        cats: dict[str, float] = {}
-        lex: dict[str, float] = {}
-        times = []
-        relapse = 0.0
-        resolved_seen = False
-        for e in entries:
-            age = (now - e.at).total_seconds()
-            for win, span, _ in WINDOWS:
-                if -3600 <= age <= span:   # (a record up to an hour "ahead": clock skew)
-                    k = f"n:{e.kind}:{win}"
-                    counts[k] = counts.get(k, 0.0) + 1.0
-            if e.category in CATEGORY_WORD:
-                cats[e.category] = cats.get(e.category, 0.0) + 1.0
-            if resolved_seen:
-                relapse = 1.0
-            resolved_seen = resolved_seen or e.category == "resolved"
-            for g in self.lex_hits(e.record_id, e.text):
-                lex[g] = lex.get(g, 0.0) + 1.0
-            times.append(e.at.timestamp())
-        for k, v in counts.items():
-            x[k] = math.log1p(v)
-        for k, v in cats.items():
-            x[f"cat:{k}"] = math.log1p(v)
-        for g, v in lex.items():
-            x[f"lex:{g}"] = math.log1p(v)
+        st = self.states.get(case.case_id, case.entries)
+        log1p, bl, br = math.log1p, bisect.bisect_left, bisect.bisect_right
+        for kind, ts in st.by_kind.items():
+            # (a record up to an hour "ahead" counts: clock skew)
+            k1, k7, kall = self._keys(kind)
+            hi = br(ts, now + 3600.0)
+            if hi:
+                x[kall] = log1p(hi)
+                c = hi - bl(ts, now - 604800.0)
+                if c > 0:
+                    x[k7] = log1p(c)
+                    c = hi - bl(ts, now - 86400.0)
+                    if c > 0:
+                        x[k1] = log1p(c)
+        for k, v in st.cats.items():
+            x["cat:" + k] = log1p(v)
+        for g, v in st.lex.items():
+            x["lex:" + g] = log1p(v)
+        times = st.times
+        relapse = bool(st.resolved) and len(times) - bl(times, st.resolved[0]) > 1
         for g in self.lex_hits(record.id, getattr(record, "text", "") or ""):
             x[f"lexnow:{g}"] = 1.0
         if relapse:
@@ -110,10 +150,10 @@ class Featurizer:
             x[f"now:{cur.value}"] = 1.0
         if case.dispute_kind:
             x[f"dk:{case.dispute_kind}"] = 1.0
-        times.sort()
         if times:
-            x["age_h"] = math.log1p(max(0.0, now.timestamp() - times[0]) / 3600) / 4
-            gaps = [b - a for a, b in zip(times, times[1:])][-5:]
+            x["age_h"] = math.log1p(max(0.0, now - times[0]) / 3600) / 4
+            tail = times[-6:]
+            gaps = [b - a for a, b in zip(tail, tail[1:])]
             if gaps:
                 x["gap_min"] = 1.0 / (1.0 + min(gaps) / 86400)
                 x["gap_last"] = 1.0 / (1.0 + gaps[-1] / 86400)
@@ -129,27 +169,23 @@ class Featurizer:
             x["parties"] = math.log1p(len(case.party_keys))
         if case.new_party_keys:
             x["new_party"] = 1.0
-        names = self._ngrams(x, [e.text for e in entries[-self.texts:] if e.text])
+        last = zip(st.infos[-self.texts:], case.entries[-self.texts:])   # (the state is the entries)
+        names = self._ngrams(x, [(i[4], e.text) for i, e in last if i[4][0]])
         return x, names
 
-    def _ngrams(self, x: dict[str, float], texts: list[str]) -> dict[str, str]:
-        names: dict[str, str] = {}
-        grams: dict[str, float] = {}
-        for t in texts:
-            for n in (2, 3):
-                for i in range(len(t) - n + 1):
-                    g = t[i:i + n]
-                    grams[g] = grams.get(g, 0.0) + 1.0
-        if not grams:
-            return names
-        norm = 1.0 / math.sqrt(sum(v * v for v in grams.values()))
-        for g, v in grams.items():
-            key = f"h{zlib.crc32(g.encode()) & self.mask}"
-            x[key] = x.get(key, 0.0) + v * norm
-            names[key] = g
-        return names
+    def _ngrams(self, x: dict[str, float], texts: list[tuple[dict, str]]) -> "GramNames":
+        """Adds the L2-normalised n-gram counts of ``texts`` (((slots, counts), text) pairs) to ``x``."""
+        grams = dict(zip(*texts[-1][0])) if texts else {}
+        get = grams.get
+        for (keys, counts), _ in texts[:-1]:
+            for k, c in zip(keys, counts):
+                grams[k] = get(k, 0.0) + c
+        if grams:
+            norm = 1.0 / math.sqrt(sum([v * v for v in grams.values()]))
+            x.update({k: v * norm for k, v in grams.items()})
+        return GramNames([t for _, t in texts], self.mask)
 
-    def name(self, key: str, names: dict[str, str]) -> str:
+    def name(self, key: str, names: "GramNames | dict[str, str]") -> str:
         """The Chinese name of a feature; free-text n-grams are shown only when they are part of
         a word-list entry (free text may hold names: signals carry no personal data)."""
         head, _, rest = key.partition(":")

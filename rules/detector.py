@@ -1,6 +1,9 @@
 """The rule packs as one detector (``streams.detect`` protocol, plus ``advance``).
 
-Only the rules that read a record's stream are evaluated for it.  Shadow rules run and
+Only the rules that read a record's stream are evaluated for it, and of those only the ones
+whose condition can hold: a ``when`` that requires a code value (``call_type == "fraud" and
+...``, see ``rules.lang.compiler.guards``) is skipped for records with another value (it
+would return nothing and change no state).  Shadow rules run and
 their signals carry ``evidence["shadow"] = True``: the engine records them and keeps them
 out of warnings.  ``advance(watermark)`` fires absence timers; the pipeline calls it each
 time its watermark moves (see docs/rules.md, "Engine contract").
@@ -17,13 +20,15 @@ from streams.ident import subdistrict_of
 from streams.records import TZ, Signal
 
 from .kinds import KINDS, Fire, Rule, RuleSpec
-from .lang.names import RECORD, Env
+from .lang.names import RECORD, Env, lookup
 from .tuning import DEFAULT_PROFILE, Tuning, tune
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 PLACEHOLDERS = {"title", "words", "count", "window", "key", "baseline", "span_hours", "categories",
                 "max_risk_level"}
 KEYS = ("case", "person", "address", "grid", "camera", "region")
+GUARDED_KINDS = ("match", "threshold", "spike")   # kinds whose ``when`` false means no effect
+MEMO_LIMIT = 4096                                 # candidate lists kept per stream
 
 
 def key_function(key: str) -> Callable[[Env], list[str]]:
@@ -89,6 +94,7 @@ class PackDetector:
             for st in r.spec.streams:
                 self.by_stream.setdefault(st, []).append(r)
         self.timed = [r for r in rules if r.timers or r.spec.kind in ("threshold", "sequence")]
+        self._plans = {st: _Plan(rs) for st, rs in self.by_stream.items()}
 
     @property
     def profile(self) -> str:
@@ -157,16 +163,23 @@ class PackDetector:
         if not rules:
             return []
         env = Env(record, case)
+        rules = self._plans[record.kind].candidates(env)
         out: list[Signal] = []
         region = record.place.region_code
-        for r in rules:
-            v = r.variants
-            if v is not None:        # region overrides: the most specific prefix's spec
-                s = v.pick(region)
-                if not s.enabled:
+        for r, when in rules:
+            if when is not None:     # (the plain case: the condition here, the rule's state after)
+                if not when(env):
                     continue
-                r.spec = s
-            for f in r.on_record(env, t, late):
+                fired = r.on_match(env, t, late)
+            else:
+                v = r.variants
+                if v is not None:    # region overrides: the most specific prefix's spec
+                    s = v.pick(region)
+                    if not s.enabled:
+                        continue
+                    r.spec = s
+                fired = r.on_record(env, t, late)
+            for f in fired:
                 out.append(self._signal(r, f, r.spec))
         return out
 
@@ -232,3 +245,50 @@ class PackDetector:
         for r in self.rules:
             if r.spec.id in saved:
                 r.restore(saved[r.spec.id])
+
+
+Candidate = tuple[Rule, Callable[[Env], bool] | None]
+
+
+class _Plan:
+    """The rules of one stream as (rule, its ``when`` or None), and per combination of the
+    rules' guard fields' values (memoised) the ones whose ``when`` can hold, in rule order.
+
+    A rule of a single-``when`` kind (match, threshold, spike) without region variants comes
+    with its condition: the detector evaluates it and calls ``on_match`` only when it holds.
+    Any other rule (sequence, absence, or one with variants, whose spec is picked per
+    record first) comes with None and is always a candidate: ``on_record`` does everything.
+    """
+
+    __slots__ = ("rules", "fields", "getters", "need", "memo")
+
+    def __init__(self, rules: list[Rule]):
+        need: list[tuple[Candidate, tuple[tuple[int, frozenset], ...]]] = []
+        fields: list[str] = []
+        for r in rules:
+            when = r.spec.when
+            plain = (r.spec.kind in GUARDED_KINDS and when is not None and r.variants is None
+                     and type(r).on_match is not None)
+            idx = []
+            for name, values in (when.guards if plain else ()):
+                if name not in fields:
+                    fields.append(name)
+                idx.append((fields.index(name), values))
+            need.append(((r, when.fn if plain else None), tuple(idx)))
+        self.rules = [c for c, _ in need]
+        self.fields = tuple(fields)
+        self.getters = tuple(lookup(f)[2] for f in fields)
+        self.need = need
+        self.memo: dict[tuple, list[Candidate]] = {}
+
+    def candidates(self, env: Env) -> list[Candidate]:
+        if not self.getters:
+            return self.rules
+        key = tuple([g(env) for g in self.getters])
+        got = self.memo.get(key)
+        if got is None:
+            if len(self.memo) >= MEMO_LIMIT:
+                self.memo.clear()
+            got = self.memo[key] = [c for c, idx in self.need
+                                    if all(key[i] in values for i, values in idx)]
+        return got

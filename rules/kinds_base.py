@@ -3,6 +3,7 @@ rule spec, and the two single-stream kinds: match and threshold.  See ``rules.ki
 from __future__ import annotations
 
 import bisect
+import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
@@ -92,6 +93,11 @@ class Rule:
     def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
         raise NotImplementedError
 
+    # kinds with a single ``when`` (match, threshold, spike) split ``on_record`` in two: the
+    # condition, then ``on_match`` for a record that meets it, so a detector that has checked
+    # the condition itself (``rules.detector``) does not evaluate it twice
+    on_match: Callable[[Env, float, bool], list[Fire]] | None = None
+
     def on_watermark(self, wm: float) -> list[Fire]:
         """Fire due timers; now and then forget state no future record can use.
 
@@ -135,6 +141,9 @@ class MatchRule(Rule):
     def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
         if not self.spec.when.fn(env):
             return []
+        return self.on_match(env, t, late)
+
+    def on_match(self, env: Env, t: float, late: bool) -> list[Fire]:
         for key in self.keyfn(env):
             if self.allowed(key, t):
                 return [Fire(env.r.id, _cid(env), t, key, {}, env)]
@@ -152,16 +161,30 @@ class ThresholdRule(Rule):
     def __init__(self, spec: RuleSpec, keyfn):
         super().__init__(spec, keyfn)
         self.win: dict[str, list[list]] = {}     # key -> [[t, record id, people], ...] by time
+        # the sweep's index (not state): (newest time of a window when it became the newest,
+        # key), and the keys whose window went empty; a key's current newest time always has
+        # an entry, so the sweep finds every window to drop without walking them all
+        self._ends: list[tuple[float, str]] = []
+        self._emptied: set[str] = set()
 
     def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
+        if late or not self.spec.when.fn(env):
+            return []
+        return self.on_match(env, t, late)
+
+    def on_match(self, env: Env, t: float, late: bool) -> list[Fire]:
         s = self.spec
-        if late or not s.when.fn(env):
+        if late:
             return []
         out: list[Fire] = []
         people = sorted(env.c.record_party_keys) if s.distinct == "people" else []
         for key in self.keyfn(env):
             w = self.win.setdefault(key, [])
-            _insort(w, [t, env.r.id, people])
+            if not w or w[-1][0] <= t:
+                w.append([t, env.r.id, people])
+                heapq.heappush(self._ends, (t, key))
+            else:
+                _insort(w, [t, env.r.id, people])
             end = w[-1][0]
             while w and w[0][0] <= end - s.window:
                 w.pop(0)
@@ -172,18 +195,33 @@ class ThresholdRule(Rule):
                 w.clear()
             elif len(w) > 4 * s.count + 16:
                 del w[0]
+            if not w:
+                self._emptied.add(key)
         return out
 
     def sweep(self, wm: float) -> None:
+        """Drop the windows that are empty or whose newest record is at or before
+        ``wm - window`` (the same as rebuilding ``win`` from the windows that stay)."""
         super().sweep(wm)
         lim = wm - self.spec.window
-        self.win = {k: w for k, w in self.win.items() if w and w[-1][0] > lim}
+        win, ends = self.win, self._ends
+        while ends and ends[0][0] <= lim:
+            key = heapq.heappop(ends)[1]
+            w = win.get(key)
+            if w is not None and (not w or w[-1][0] <= lim):
+                del win[key]
+        for key in self._emptied:
+            if not win.get(key, True):
+                del win[key]
+        self._emptied.clear()
 
     def dump(self) -> Any:
         return self.win
 
     def load(self, state: Any) -> None:
         self.win = {k: [list(e) for e in w] for k, w in state.items()}
+        self._ends = sorted((w[-1][0], k) for k, w in self.win.items() if w)
+        self._emptied = {k for k, w in self.win.items() if not w}
 
 
 def _cid(env: Env) -> str:

@@ -155,7 +155,9 @@ class AbsenceRule(Rule):
     def sweep(self, wm: float) -> None:
         super().sweep(wm)
         lim = wm - self.spec.window
-        self.bseen = {k: [x for x in v if x > lim] for k, v in self.bseen.items() if v[-1] > lim}
+        # (a list is in time order: one whose oldest time is recent stays as it is)
+        self.bseen = {k: v if v[0] > lim else [x for x in v if x > lim]
+                      for k, v in self.bseen.items() if v[-1] > lim}
 
     def dump(self) -> Any:
         return {"pending": self.pending, "bseen": self.bseen}
@@ -181,8 +183,13 @@ class SpikeRule(Rule):
         self.fired: dict[str, int] = {}
 
     def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
+        if late or not self.spec.when.fn(env):
+            return []
+        return self.on_match(env, t, late)
+
+    def on_match(self, env: Env, t: float, late: bool) -> list[Fire]:
         s = self.spec
-        if late or not s.when.fn(env):
+        if late:
             return []
         b = int((t + TZ_OFFSET) // s.bucket)
         out: list[Fire] = []

@@ -43,6 +43,11 @@ H_STAGE = "yujing-stage"              # "ingest" | "worker": who rejected it
 H_WARNING_ID = "yujing-warning-id"
 H_VERSION = "yujing-version"
 H_LEVEL = "yujing-level"
+# "codec": the value is exactly ``streams.codec.encode``'s text of the record (``yujing ingest``
+# sets it), so the worker hands it to the store as the record's body (``StoreBatch.bodies``)
+# instead of serialising the record again. Other producers leave it out.
+H_BODY = "yujing-body"
+BODY_CODEC = b"codec"
 
 
 @dataclass(frozen=True, slots=True)

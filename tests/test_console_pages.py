@@ -168,6 +168,7 @@ def test_analyst_page_shows_per_rule_figures_from_the_run(run, browser):  # noqa
     page.goto(base + "/analyst")
     page.wait_for_selector("body[data-ready='1']", timeout=20_000)
     assert page.locator(".pack").count() >= 5
+    assert page.locator("#profile").inner_text() == "当前研判模式:平时"
     assert re.fullmatch(r"\d+", page.locator(".pack .version").first.inner_text())
     checked = 0
     for rid in rules_of["A"] | rules_of["B"]:

@@ -7,6 +7,7 @@ partition's records in file order) go through their own pipeline, as the worker'
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections import Counter
@@ -17,7 +18,7 @@ from kafka import KafkaProducer
 from streams.simulate import SimConfig, generate
 from streams.topics import H_REASON, H_STAGE, H_VERSION, H_WARNING_ID, partition_for
 
-from .kafka_fixtures import headers_of, read_all, reference, worker_process, yujing_kafka
+from .kafka_fixtures import headers_of, read_all, reference, wait_until, worker_process, yujing_kafka
 
 pytestmark = pytest.mark.integration
 CITY = SimConfig(days=2, scale=0.3)
@@ -95,8 +96,35 @@ def test_ingest_and_worker_give_the_in_process_warnings(kafka_broker, kafka_topi
     print(f"worker: {len(seen)} warnings in {seconds:.1f}s from start")
 
 
+def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offset per partition of ``topic``."""
+    from kafka import KafkaAdminClient
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offs = admin.list_group_offsets({group: None}).get(group, {})
+    finally:
+        admin.close()
+    return {tp.partition: o.offset for tp, o in offs.items() if tp.topic == topic and o.offset >= 0}
+
+
+def usable_snapshot(bootstrap, topics, snaps) -> bool:
+    """Some partition has a snapshot at or below the offset its group committed."""
+    done = committed(bootstrap, f"{topics.prefix}-worker", topics.events)
+    for part, off in done.items():
+        folder = snaps / topics.events / str(part)
+        if any(int(f.stem) <= off for f in folder.glob("*.snap")):
+            return True
+    return False
+
+
+REBUILT = re.compile(r"partition (\d+): state rebuilt from (\d+) records before offset (\d+) \(([^,]*),")
+
+
 def test_worker_killed_with_sigkill_and_restarted_loses_and_changes_nothing(kafka_broker, kafka_topics, tmp_path):
-    """kill -9 after the first half; the restart rebuilds state from the log and goes on."""
+    """kill -9 after the first half; the restart resumes each partition from its newest snapshot
+    (or offset 0), replays the rest of the log before the committed offset, and goes on: the
+    warnings are those of an uninterrupted run, and fewer records were replayed than the log
+    holds before the resume offsets."""
     bootstrap = kafka_broker.bootstrap
     lines = list(generate(CITY))
     data = tmp_path / "data"
@@ -110,8 +138,12 @@ def test_worker_killed_with_sigkill_and_restarted_loses_and_changes_nothing(kafk
         halves.append(path)
     args = ["--bootstrap", bootstrap, "--topic-prefix", kafka_topics.prefix, "--quiet"]
     yujing_kafka("ingest", str(halves[0]), *args)
-    with worker(bootstrap, kafka_topics.prefix, data, tmp_path / "w1.log") as proc:
+    # small batches and frequent snapshots, so that snapshots exist at several offsets
+    with worker(bootstrap, kafka_topics.prefix, data, tmp_path / "w1.log",
+                "--batch-size", "40", "--snapshot-every", "100") as proc:
         wait_for_warnings(bootstrap, kafka_topics, len(first_half), proc, tmp_path / "w1.log")
+        wait_until(lambda: usable_snapshot(bootstrap, kafka_topics, data / "snapshots"), 30,
+                   "a snapshot at or below a committed offset", proc, logs=[tmp_path / "w1.log"])
         proc.send_signal(signal.SIGKILL)   # no clean stop: whatever was not committed is replayed
         proc.wait()
     # the second half's feedback may name first-half records: ingest routes it by the record's
@@ -130,4 +162,13 @@ def test_worker_killed_with_sigkill_and_restarted_loses_and_changes_nothing(kafk
     seen = {(w["id"], w["version"], w["level"], round(w["score"], 9), w["case_id"])
             for w in map(json.loads, bodies.values())}
     assert seen == set(want), "restart after SIGKILL changed or lost warnings"
-    print(f"after SIGKILL: {len(got[kafka_topics.warnings])} warning messages, {len(seen)} distinct")
+    rebuilt = REBUILT.findall((tmp_path / "w2.log").read_text())
+    assert rebuilt, (tmp_path / "w2.log").read_text()[-3000:]
+    replayed = sum(int(n) for _, n, _, _ in rebuilt)
+    before = sum(int(off) for _, _, off, _ in rebuilt)   # what a replay from offset 0 reads
+    from_snapshot = [r for r in rebuilt if r[3].startswith("snapshot at offset")]
+    assert from_snapshot, f"no partition resumed from a snapshot: {rebuilt}"
+    assert replayed < before, f"replayed {replayed} records, the log before the resume offsets holds {before}"
+    print(f"after SIGKILL: {len(got[kafka_topics.warnings])} warning messages, {len(seen)} distinct; "
+          f"rebuilt {len(rebuilt)} partitions ({len(from_snapshot)} from snapshots), "
+          f"replayed {replayed} of {before} records")

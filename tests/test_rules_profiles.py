@@ -260,11 +260,13 @@ def test_running_engine_switches_profile_within_seconds(tmp_path):
     data = tmp_path / "data"
     with yujing_run(data, "--days", "1", "--scale", "0.1", "--speed", "0") as (base, proc):
         assert _profile_metric(base) == {"平时": 1.0, "战时": 0.0, "节假日": 0.0, "月度主题-养老诈骗": 0.0}
+        assert httpx.get(base + "/api/analyst/profile").json() == {"active": "平时"}
         res = subprocess.run([sys.executable, "-m", "engine.cli", "rules", "profile", "战时",
                               "--data-dir", str(data)], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert res.returncode == 0, res.stderr
         wait_for(lambda: _profile_metric(base).get("战时") == 1.0, 15, "the profile metric to switch")
         assert _profile_metric(base)["平时"] == 0.0
+        assert httpx.get(base + "/api/analyst/profile").json() == {"active": "战时"}  # the analysts' page
         log = next(tmp_path.glob("yujing-*.log"))
         wait_for(lambda: "profile switched 平时 -> 战时" in log.read_text(encoding="utf-8"), 10,
                  "the switch in the log")

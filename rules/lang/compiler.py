@@ -40,6 +40,10 @@ class Condition:
     type: str
     lexicons: list[str] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
+    # necessary conditions read off the tree: (record field name, the values it must take),
+    # e.g. ``call_type == "fraud" and ...`` gives (("call_type", {"fraud"}),).  A detector may
+    # skip the condition when a guard fails: it could not be true (see ``guards``).
+    guards: tuple[tuple[str, frozenset], ...] = ()
 
     def check(self) -> str:
         return self.type
@@ -185,14 +189,53 @@ class _Compiler:
         if op == "mentions":
             if ta != "str" or tb != "lex":
                 raise LangError(f"'mentions' needs text and a 词库 (@name), got {ta} and {tb}", pos)
-            s = kb.search
-            return (lambda e: s(a(e))), "bool", None
+            s = kb.pattern.search   # (the pattern itself: one call less than ``kb.search``)
+            return (lambda e: s(a(e)) is not None), "bool", None
         if op == "startswith":
             if ta != "str" or tb not in ("str", "list<str>") or kb is None:
                 raise LangError("'startswith' needs text and a string or list of strings literal", pos)
             pre = (kb,) if isinstance(kb, str) else tuple(sorted(kb))
             return (lambda e: a(e).startswith(pre)), "bool", None
         raise LangError(f"unknown operator {op!r}", pos)  # pragma: no cover - parser makes none
+
+
+def guards(tree: Node) -> tuple[tuple[str, frozenset], ...]:
+    """Necessary conditions of a parsed condition: for each ``and``-ed ``name == literal`` or
+    ``name in [literals]`` over a code field (``names.GUARDABLE``; an ``or`` of such tests on
+    one field joins their values), the field and the values that can make the whole true.
+
+    >>> guards(parse('call_type == "fraud" and (text contains "x" or hour > 3)'))
+    (('call_type', frozenset({'fraud'})),)
+    >>> [(f, sorted(v)) for f, v in guards(parse('alert_type in ["a", "b"] or alert_type == "c"'))]
+    [('alert_type', ['a', 'b', 'c'])]
+    >>> guards(parse('call_type == "fraud" or text contains "x"'))
+    ()
+    """
+    def one(n: Node) -> tuple[str, frozenset] | None:
+        op = n[0]
+        if op in ("==", "in") and n[2][0] == "name" and n[2][2] in names.GUARDABLE:
+            rn = n[3]
+            if op == "==" and rn[0] == "str":
+                return n[2][2], frozenset((rn[2],))
+            if op == "in" and rn[0] == "list" and all(it[0] == "str" for it in rn[2]):
+                return n[2][2], frozenset(it[2] for it in rn[2])
+        if op == "or":
+            a, b = one(n[2]), one(n[3])
+            if a is not None and b is not None and a[0] == b[0]:
+                return a[0], a[1] | b[1]
+        return None
+
+    out: dict[str, frozenset] = {}
+    stack = [tree]
+    while stack:
+        n = stack.pop()
+        if n[0] == "and":
+            stack += [n[3], n[2]]
+            continue
+        g = one(n)
+        if g is not None:
+            out[g[0]] = out[g[0]] & g[1] if g[0] in out else g[1]
+    return tuple(out.items())
 
 
 def compile_condition(src: str, streams: Sequence[str],
@@ -205,4 +248,4 @@ def compile_condition(src: str, streams: Sequence[str],
     fn, typ, _ = c.compile(tree)
     if typ != "bool":
         raise LangError(f"a condition must be true/false, this one is {typ}", 0)
-    return Condition(src, fn, typ, c.used_lex, c.used_names)
+    return Condition(src, fn, typ, c.used_lex, c.used_names, guards(tree))

@@ -36,8 +36,9 @@ class Env:
             c = self.c
             reg = getattr(c, "key_persons", None) or {}
             if reg:   # (sort only what is found: most parties are nobody's key person)
-                v = ([reg[k] for k in sorted(k for k in c.party_keys if k in reg)],
-                     [reg[k] for k in sorted(k for k in c.new_party_keys if k in reg)])
+                keys = reg.keys()   # (a keys view & a set: the intersection runs in C)
+                v = ([reg[k] for k in sorted(keys & c.party_keys)],
+                     [reg[k] for k in sorted(keys & c.new_party_keys)])
             else:
                 v = ([], [])
             self._cache["kp"] = v
@@ -111,6 +112,11 @@ RECORD: dict[str, tuple[str, tuple[str, ...], Getter]] = {
     "head_count": ("num", ("video_alert",), _plain("head_count", 0)),
     "matched": ("bool", ("video_alert",), _field("matched", False, fix=lambda v: True)),
 }
+
+# the code fields (a small set of wire values each) a detector may index its rules by; their
+# getters never raise (see ``rules.lang.compiler.guards``)
+GUARDABLE = frozenset({"kind", "category", "dispute_kind", "status", "reporter", "line", "call_type",
+                       "disposition", "alert_type"})
 
 CASE: dict[str, tuple[str, Getter]] = {
     "case.records": ("num", _entries()),

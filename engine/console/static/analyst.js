@@ -18,6 +18,8 @@ function showStats() {
   for (const b of document.querySelectorAll("#window button")) b.classList.toggle("on", b.dataset.days === days);
 }
 async function loadPacks() {
+  const prof = await (await api("/api/analyst/profile")).json();
+  document.getElementById("profile").textContent = prof.active ? `当前研判模式:${prof.active}` : "";
   const packs = await (await api("/api/analyst/packs")).json();
   document.getElementById("packs").innerHTML = packs.map(p =>
     `<div class="pack" data-pack="${esc(p.pack)}"><b>${esc(p.pack)}</b> 版本 <span class="version">${p.version ?? "—"}</span>` +

@@ -1,0 +1,145 @@
+"""Partition snapshots: a worker that gets a partition resumes from its newest snapshot and
+replays only the records after it, instead of the whole partition from offset 0 (issue #7).
+
+A snapshot is everything a partition's detectors need to continue, at an offset: the
+``Pipeline``'s own state (watermark, seen record ids, registry knowledge), the case linker
+(``CaseLinker.snapshot``), the warning book with its open warnings (``WarningBook.snapshot``),
+every detector's ``snapshot()`` (rule windows and timers, graph, models) and the partition's act
+state (``engine.worker_acts.ActState``). The pipeline is deterministic for a given log, so the
+state after offsets [0, X) is the same whichever worker computed it: a snapshot at X is valid
+for any worker that resumes at an offset >= X. A worker may save a snapshot past what the group
+committed (a crash before the commit): ``load`` takes the newest one at or below the resume
+offset, so a few are kept (``KEEP``).
+
+Where: ``DIR/<topic>/<partition>/<offset>.snap`` (DIR = ``DATA_DIR/snapshots`` or
+``--snapshot-dir``; a directory shared by the workers lets any worker resume any partition's
+snapshot; otherwise a worker only finds the snapshots it made itself and replays from 0 the
+rest). A file is written to a temporary name then renamed (a crash mid-write leaves the older
+ones), mode 0600: it holds what the pipeline holds (keyed hashes, masked addresses, the case
+entries' text), like the store and the spool in the same folder.
+
+Format: a pickle of ``{"format", "version", "fingerprint", "topic", "partition", "offset",
+"state"}``. Pickle because the state is the engine's own objects (warnings, cases, deques) and
+the files are the worker's own: loading runs the classes of this code base, so the files must be
+as trusted as DATA_DIR itself. ``fingerprint`` covers ``VERSION``, the settings that shape state
+(hash key through a keyed probe, lateness, retention, level cuts, fusion) and each detector's
+class and rule versions: a snapshot of other settings or rules is ignored (full replay), never
+half-restored. A file that does not load (corrupt, older format) is skipped with a warning.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger("yujing.worker")
+
+FORMAT = "yujing.worker.snapshot"
+VERSION = 1
+KEEP = 3   # snapshots kept per partition (the newest may be past the committed offset)
+# Pipeline attributes that are configuration or saved by their own owner, not state
+_PIPELINE_CONFIG = frozenset({"hasher", "detectors", "_timed", "_learners", "book", "linker",
+                              "lateness", "retention"})
+
+
+def fingerprint(pipeline: Any) -> str:
+    """What a snapshot's state depends on besides the log (no secret in it: the hash key enters
+    only through a keyed hash of a fixed probe)."""
+    rules = []
+    for d in pipeline.detectors:
+        specs = getattr(d, "rules", None) or []
+        rules.append((type(d).__name__, sorted((r.spec.id, r.spec.version) for r in specs
+                                               if hasattr(r, "spec"))))
+    book = pipeline.book
+    parts = [FORMAT, VERSION, pipeline.hasher("yujing-snapshot-probe"), pipeline.lateness,
+             pipeline.retention, repr(book.cuts), repr(book.fusion), book.horizon, rules]
+    return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+
+
+def capture(pipeline: Any, acts: Any) -> dict[str, Any]:
+    """The partition's state, by reference (``dump`` copies it)."""
+    return {"pipeline": {k: v for k, v in vars(pipeline).items() if k not in _PIPELINE_CONFIG},
+            "linker": pipeline.linker.snapshot(), "book": pipeline.book.snapshot(),
+            "detectors": [[type(d).__name__, d.snapshot()] for d in pipeline.detectors],
+            "acts": acts}
+
+
+def apply(pipeline: Any, state: dict[str, Any]) -> Any:
+    """Restore ``state`` into a freshly built ``pipeline`` (same settings); returns the acts."""
+    names = [type(d).__name__ for d in pipeline.detectors]
+    if names != [n for n, _ in state["detectors"]]:
+        raise ValueError(f"snapshot detectors {[n for n, _ in state['detectors']]} are not {names}")
+    vars(pipeline).update(state["pipeline"])
+    pipeline.linker.restore(state["linker"])
+    pipeline.book.restore(state["book"])
+    for d, (_, s) in zip(pipeline.detectors, state["detectors"]):
+        d.restore(s)
+    return state["acts"]
+
+
+def dump(pipeline: Any, acts: Any, *, topic: str, partition: int, offset: int) -> bytes:
+    """The snapshot as bytes (a deep copy: the pipeline may go on at once)."""
+    return pickle.dumps({"format": FORMAT, "version": VERSION, "fingerprint": fingerprint(pipeline),
+                         "topic": topic, "partition": partition, "offset": offset,
+                         "at": time.time(), "state": capture(pipeline, acts)},
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class Snapshots:
+    """The snapshot folder of one events topic."""
+
+    def __init__(self, root: str | Path, topic: str, keep: int = KEEP):
+        self.root, self.topic, self.keep = Path(root), topic, keep
+
+    def folder(self, partition: int) -> Path:
+        return self.root / self.topic / str(partition)
+
+    def offsets(self, partition: int) -> list[int]:
+        """Offsets of the snapshots on disk, newest first."""
+        d = self.folder(partition)
+        if not d.is_dir():
+            return []
+        return sorted((int(f.stem) for f in d.glob("*.snap") if f.stem.isdigit()), reverse=True)
+
+    def write(self, partition: int, offset: int, data: bytes) -> Path:
+        """Write atomically, then keep only the ``keep`` newest (blocking: run in a thread)."""
+        d = self.folder(partition)
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"{offset:015d}.snap"
+        tmp = d / f".{offset:015d}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        for old in self.offsets(partition)[self.keep:]:
+            (d / f"{old:015d}.snap").unlink(missing_ok=True)
+        return path
+
+    def load(self, build: Callable[[], Any], partition: int,
+             before: int) -> tuple[int, Any, Any] | None:
+        """The newest usable snapshot at an offset <= ``before``, restored into a pipeline made by
+        ``build()``: (its offset, the pipeline, the acts state), or None (replay from 0)."""
+        want = None
+        for off in self.offsets(partition):
+            if off > before:
+                continue
+            path = self.folder(partition) / f"{off:015d}.snap"
+            try:
+                doc = pickle.loads(path.read_bytes())
+                if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+                    raise ValueError(f"format {doc.get('format')!r} version {doc.get('version')!r}")
+                pipeline = build()   # fresh for each try: a failed restore leaves nothing behind
+                want = want or fingerprint(pipeline)
+                if doc["fingerprint"] != want:
+                    log.warning("snapshot %s: other settings or rules; not used", path)
+                    continue
+                return off, pipeline, apply(pipeline, doc["state"])
+            except Exception as exc:  # noqa: BLE001 - a bad file costs a longer replay, not the worker
+                log.warning("snapshot %s not loaded (%r); trying an older one", path, exc)
+        return None

@@ -1,0 +1,81 @@
+"""Partition snapshots (engine/worker_state.py) without a broker: a pipeline restored from a
+snapshot taken mid-stream goes on exactly as the uninterrupted one (warnings, signals, records,
+case ids), and the files are chosen, kept and skipped as documented. The broker-level check
+(a restarted worker replays fewer records, same warnings) is in test_kafka_worker.py."""
+from __future__ import annotations
+
+import pickle
+
+from engine.app import build_pipeline
+from engine.config import load_settings
+from engine.worker_acts import ActState
+from engine.worker_acts import process as apply_items
+from engine.worker_state import Snapshots, dump
+from streams.simulate import SimConfig, generate
+from streams.sources import decode_lines
+from streams.topics import route
+
+
+def _city(days=3, scale=0.3):
+    items = list(decode_lines(generate(SimConfig(days=days, scale=scale)), source="snap"))
+    reg = [i for i in items if i.record is not None and route(i.record) == "registries"]
+    return reg, [i for i in items if i not in reg]
+
+
+def _view(out):
+    return ([(w.id, w.version, w.level.value, w.score, w.state, w.model_dump_json()) for w in out.warnings],
+            sorted(s.id for s in out.signals), [r.id for r in out.records], sorted(out.case_of.items()),
+            [(r.reason, r.line) for r in out.rejects])
+
+
+def test_restored_pipeline_goes_on_exactly_as_the_uninterrupted_one(tmp_path):
+    settings = load_settings(data_dir=tmp_path / "d")
+    reg, events = _city()
+    cut = len(events) // 2
+    whole = build_pipeline(settings)
+    whole.process(reg)
+    apply_items(whole, ActState(), events[:cut])
+    want = _view(apply_items(whole, ActState(), events[cut:]))
+    assert len(want[0]) >= 10, "the second half should raise warnings"
+
+    first = build_pipeline(settings)
+    first.process(reg)
+    acts = ActState()
+    apply_items(first, acts, events[:cut])
+    snaps = Snapshots(tmp_path / "snaps", "x.events")
+    snaps.write(2, cut, dump(first, acts, topic="x.events", partition=2, offset=cut))
+    # the snapshot is a copy: the original going on must not change what was saved
+    apply_items(first, acts, events[cut:])
+
+    got = snaps.load(lambda: build_pipeline(settings), 2, before=len(events))
+    assert got is not None
+    off, again, acts2 = got
+    assert off == cut
+    assert _view(apply_items(again, acts2, events[cut:])) == want
+
+
+def test_newest_usable_snapshot_is_chosen_and_bad_ones_skipped(tmp_path):
+    settings = load_settings(data_dir=tmp_path / "d")
+    reg, events = _city(days=1, scale=0.2)
+    p = build_pipeline(settings)
+    p.process(reg)
+    acts = ActState()
+    snaps = Snapshots(tmp_path / "snaps", "x.events", keep=3)
+    for off in (100, 200, 300, 400):
+        apply_items(p, acts, events[off - 100:off])
+        snaps.write(0, off, dump(p, acts, topic="x.events", partition=0, offset=off))
+    assert snaps.offsets(0) == [400, 300, 200]          # the oldest was removed
+    build = lambda: build_pipeline(settings)            # noqa: E731
+    assert snaps.load(build, 0, before=350)[0] == 300   # past the resume offset: not usable
+    assert snaps.load(build, 0, before=150) is None     # nothing old enough: replay from 0
+    assert snaps.load(build, 1, before=10**9) is None   # no snapshot of that partition
+    (snaps.folder(0) / f"{300:015d}.snap").write_bytes(b"not a pickle")
+    assert snaps.load(build, 0, before=350)[0] == 200   # a corrupt file: the next older one
+    # a snapshot made under other settings (here another hash key) is not used
+    path = snaps.folder(0) / f"{400:015d}.snap"
+    doc = pickle.loads(path.read_bytes())
+    doc["fingerprint"] = "0" * 24
+    path.write_bytes(pickle.dumps(doc))
+    assert snaps.load(build, 0, before=10**9)[0] == 200
+    assert oct(path.stat().st_mode & 0o777) in ("0o600", "0o644")
+    assert oct((snaps.folder(0) / f"{200:015d}.snap").stat().st_mode & 0o777) == "0o600"

@@ -1,0 +1,80 @@
+"""The warning book fuses a model signal by its calibrated probability (latest, capped)."""
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from engine.fusion import Fusion, LevelCuts
+from engine.warning_book import WarningBook
+from learning import EscalationDetector
+from streams.codes import Level
+from streams.detect import CaseContext, CaseEntry
+from streams.records import Signal
+
+from .test_learning_model import T0, call, play_cases
+
+CASE = SimpleNamespace(case_id="C1", dispute_kind="neighbour", address="和平路8号",
+                       region_code="629901001002")
+
+
+def rule(n: int, score: float = 0.5) -> Signal:
+    return Signal(id=f"r{n}", detector="rules", rule_id="threat_words", case_id="C1",
+                  record_id=f"rec{n}", score=score, reason="扬言威胁", at=T0 + timedelta(hours=n))
+
+
+def model(n: int, p: float) -> Signal:
+    f = Fusion()
+    return Signal(id=f"m{n}", detector="learning.escalation", rule_id="escalation_model",
+                  case_id="C1", record_id=f"rec{n}", score=min(1.0, f.model_weight(p)),
+                  reason=f"模型估计民转刑概率{p:.0%}",
+                  evidence={"probability": p, "fusion_weight": f.model_weight(p)},
+                  at=T0 + timedelta(hours=n))
+
+
+def book_score(*batches: list[Signal]) -> float:
+    book, w = WarningBook(LevelCuts(blue=0.01)), None   # (every score opens a warning)
+    for i, sigs in enumerate(batches):
+        w = book.update(CASE, sigs, "call", T0 + timedelta(hours=i)) or w
+    return w.score if w is not None else 0.0
+
+
+def test_a_confident_model_raises_the_score_more_than_a_weak_one():
+    alone = book_score([rule(1)])
+    weak = book_score([rule(1), model(1, 0.05)])
+    confident = book_score([rule(1), model(1, 0.5)])
+    assert alone < weak < confident
+    # beside the rule it adds exactly its evidence in log-odds
+    f = Fusion()
+    assert confident == pytest.approx(f.score([0.5, f.model_weight(0.5)]), abs=1e-4)
+
+
+def test_a_model_alone_reads_back_as_its_probability_and_never_reaches_red():
+    f = Fusion()
+    assert book_score([model(1, 0.45)]) == pytest.approx(0.45, abs=1e-4)
+    book = WarningBook()
+    w = book.update(CASE, [model(1, 0.999)], "call", T0)
+    assert w.score == pytest.approx(f.model_max, abs=1e-4) and w.level != Level.RED
+    w = book.update(CASE, [rule(2, 0.6)], "call", T0 + timedelta(hours=2))
+    assert w.level == Level.RED   # a rule beside it can take it to red
+
+
+def test_the_model_counts_as_its_latest_estimate_not_its_highest():
+    high = book_score([model(1, 0.6)])
+    later_low = book_score([model(1, 0.6)], [model(2, 0.1)])
+    assert later_low == pytest.approx(0.1, abs=1e-4) and later_low < high
+    many = book_score(*[[model(i, 0.3)] for i in range(8)])   # no repeat bonus either
+    assert many == pytest.approx(0.3, abs=1e-4)
+
+
+def test_explanation_names_the_models_top_features_in_chinese():
+    m = EscalationDetector(emit_min_p=0.0)
+    play_cases(m, 80)
+    r = call("k1", T0 + timedelta(days=40), "对方扬言要报复,放话要杀了他", "threat")
+    ctx = CaseContext("C1", [CaseEntry("k1", "call", r.occurred_at, "threat", r.text)])
+    sigs = m.detect(r, ctx)
+    w = WarningBook(LevelCuts(blue=0.01)).update(CASE, sigs, "call", r.occurred_at)
+    names = [t["feature"] for t in sigs[0].evidence["top_features"]]
+    assert w is not None and names and "模型估计民转刑概率" in w.explanation
+    assert all(n in w.explanation for n in names)
