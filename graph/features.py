@@ -28,31 +28,25 @@ GROUP_WINDOW = 30 * DAY
 CLAIM = EDGE_KINDS.index("claim")
 
 
+class _Goal:
+    """A predicate as a target set, so ``bfs`` is ``walk2`` with one target."""
+
+    __slots__ = ("test",)
+
+    def __init__(self, test: Callable[[int], bool]):
+        self.test = test
+
+    def __contains__(self, n: int) -> bool:
+        return self.test(n)
+
+    def __bool__(self) -> bool:
+        return True
+
+
 def bfs(tg: TypedGraph, start: int, goal: Callable[[int], bool],
         max_hops: int = MAX_HOPS) -> list[int] | None:
     """The shortest node path from ``start`` to the first node meeting ``goal`` (not start)."""
-    parent = {start: start}
-    frontier = [start]
-    adj = tg.adj
-    for _ in range(max_hops):
-        nxt = []
-        for n in frontier:
-            a = adj[n]
-            if n != start and len(a) > HUB:
-                continue
-            for p in a:
-                m = p >> 32
-                if m in parent:
-                    continue
-                parent[m] = n
-                if goal(m):
-                    path = [m]
-                    while path[-1] != start:
-                        path.append(parent[path[-1]])
-                    return path[::-1]
-                nxt.append(m)
-        frontier = nxt
-    return None
+    return walk2(tg, start, _Goal(goal), max_hops=max_hops)[0]
 
 
 def walk2(tg: TypedGraph, start: int, *targets: Any, max_hops: int = 2) -> list[list[int] | None]:

@@ -135,13 +135,21 @@ class Rule:
         pass
 
 
-class MatchRule(Rule):
-    """Fires on each record whose condition holds (one signal per record), late or not."""
+class OneConditionRule(Rule):
+    """The kinds with a single ``when``: the condition, then ``on_match``."""
+
+    late_ok = False  # late records neither count nor fire (windowed kinds)
 
     def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
-        if not self.spec.when.fn(env):
+        if (late and not self.late_ok) or not self.spec.when.fn(env):
             return []
         return self.on_match(env, t, late)
+
+
+class MatchRule(OneConditionRule):
+    """Fires on each record whose condition holds (one signal per record), late or not."""
+
+    late_ok = True
 
     def on_match(self, env: Env, t: float, late: bool) -> list[Fire]:
         for key in self.keyfn(env):
@@ -150,7 +158,7 @@ class MatchRule(Rule):
         return []
 
 
-class ThresholdRule(Rule):
+class ThresholdRule(OneConditionRule):
     """``count`` matching records (or distinct people) per key within ``window`` (t - W, t].
 
     The window ends at the newest event time seen for the key, so an out-of-order record
@@ -166,11 +174,6 @@ class ThresholdRule(Rule):
         # an entry, so the sweep finds every window to drop without walking them all
         self._ends: list[tuple[float, str]] = []
         self._emptied: set[str] = set()
-
-    def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
-        if late or not self.spec.when.fn(env):
-            return []
-        return self.on_match(env, t, late)
 
     def on_match(self, env: Env, t: float, late: bool) -> list[Fire]:
         s = self.spec

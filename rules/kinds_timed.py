@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
-from .kinds_base import MAX_SEQ_EVENTS, TZ_OFFSET, Fire, Rule, RuleSpec, _cid, _insort, _iso
+from .kinds_base import MAX_SEQ_EVENTS, TZ_OFFSET, Fire, OneConditionRule, Rule, RuleSpec, _cid, _insort, _iso
 from .lang.names import Env
 
 
@@ -168,7 +168,7 @@ class AbsenceRule(Rule):
         self.heap = sorted((p[0], k, p[2]) for k, p in self.pending.items())
 
 
-class SpikeRule(Rule):
+class SpikeRule(OneConditionRule):
     """Count per key in event-time buckets ``[k*B, (k+1)*B)`` (Asia/Shanghai midnight).
 
     Fires once per bucket when its count reaches ``count`` and ``factor`` times the key's own
@@ -181,11 +181,6 @@ class SpikeRule(Rule):
         super().__init__(spec, keyfn)
         self.counts: dict[str, dict[int, int]] = {}
         self.fired: dict[str, int] = {}
-
-    def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
-        if late or not self.spec.when.fn(env):
-            return []
-        return self.on_match(env, t, late)
 
     def on_match(self, env: Env, t: float, late: bool) -> list[Fire]:
         s = self.spec
