@@ -23,7 +23,7 @@ from streams.records import Warning
 from streams.sources import Item
 
 from . import lifecycle as lc
-from .acts_apply import apply_act
+from .acts_apply import apply_act, breach_entry
 
 from .metrics import Metrics
 from .pipeline import Outputs, Pipeline
@@ -150,12 +150,7 @@ class Runner:
 
     async def _breach(self, w: Warning) -> dict[str, Any]:
         """An SLA breach (fired by the desk) goes into the audit trail too."""
-        up = self.desk.policy.escalation(w.level.value, w.region_code) if self.desk else []
-        entry = AuditEntry(at=lc.wall_now(), warning_id=w.id, case_id=w.case_id,
-                           version=w.version, action="sla_breach", from_state=w.state,
-                           to_state=w.state, by="系统",
-                           note="超过签收时限,已推送" + "、".join(c.label for c in up) + "督办"
-                           if up else "超过签收时限")
+        entry = breach_entry(self.desk.policy if self.desk else None, w, lc.wall_now())
         await self._store(Outputs(), [entry])
         return audit_view(entry)
 
