@@ -36,6 +36,8 @@ from streams.codes import LEVEL_RANK, Level
 from streams.privacy import Hasher
 from streams.records import EVENT_KINDS, TZ
 
+from .backtest_tape import Tape, replay_pipeline
+from .backtest_tape import record as record_tape  # noqa: F401  (engine.backtest.record_tape)
 from .pipeline import Pipeline, tune_gc
 from .warning_book import WarningBook
 
@@ -77,10 +79,15 @@ def load_rules(directory: str | Path, profile: str | None = None):
     return [replace(r.spec, enabled=True) for r in det.rules], det
 
 
-def run(detectors: list, items: Iterable, rules: dict[str, dict] | None = None,
+def run(detectors: list, items: "Iterable | Tape", rules: dict[str, dict] | None = None,
         progress: Callable[[int, float], None] | None = None, every: float = 2.0) -> Run:
-    """Play ``items`` (``streams.sources.Item``) through a fresh pipeline with default fusion."""
-    pipe = Pipeline(Hasher(HASH_KEY), detectors, WarningBook())
+    """Play ``items`` (``streams.sources.Item``) through a fresh pipeline with default fusion;
+    or replay a ``Tape`` (``record``): the same outputs without decoding or linking again."""
+    if isinstance(items, Tape):
+        pipe = replay_pipeline(items, detectors)
+        items = items.items
+    else:
+        pipe = Pipeline(Hasher(HASH_KEY), detectors, WarningBook())
     r = Run(rules=dict(rules or {}))
     old_gc = tune_gc()   # (a backtest is a stream too; put back when done)
     start = last = time.perf_counter()

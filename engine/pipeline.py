@@ -78,13 +78,15 @@ def _category(rec: Any) -> str:
 
 class Pipeline:
     def __init__(self, hasher: Hasher, detectors: Sequence[Detector], book: WarningBook | None = None,
-                 lateness: timedelta = timedelta(hours=6), retention: timedelta | None = timedelta(days=60)):
+                 lateness: timedelta = timedelta(hours=6), retention: timedelta | None = timedelta(days=60),
+                 linker: Any = None):
         self.hasher = hasher
         self.detectors = list(detectors)
         self._timed = [d for d in self.detectors if callable(getattr(d, "advance", None))]
         self._learners = [d for d in self.detectors if callable(getattr(d, "observe_outcome", None))]
         self.book = book or WarningBook()
-        self.linker = CaseLinker(hasher)
+        # (a backtest may replay recorded linking instead: engine/backtest_tape.py)
+        self.linker = linker if linker is not None else CaseLinker(hasher)
         self.lateness = lateness
         self.known_regions: set[str] = set()     # every level of every registered grid
         self.key_persons: dict[str, KeyPersonInfo] = {}

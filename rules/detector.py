@@ -191,6 +191,8 @@ class PackDetector:
         wm = self.watermark
         out: list[Signal] = []
         for r in self.timed:
+            if wm < r.wake:
+                continue   # nothing due and no sweep yet (``Rule.wake``)
             v = r.variants
             if v is not None:
                 r.spec = v.sweep

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
@@ -79,6 +80,9 @@ class Rule:
         self.variants: Any = None    # rules.tuning.Variants when region overrides touch the rule
         self.last_fire: dict[str, float] = {}
         self._swept: float | None = None
+        # the watermark below which ``on_watermark`` has nothing to do (no sweep, no timer due):
+        # the detector skips the call until then; -inf = ask at the next watermark
+        self.wake = -math.inf
 
     def allowed(self, key: str, t: float) -> bool:
         """Suppression on event time: no firing for ``key`` within ``suppress`` of the last."""
@@ -109,7 +113,13 @@ class Rule:
         if self._swept is None or wm - self._swept >= SWEEP_EVERY:
             self._swept = wm
             self.sweep(wm)
-        return self.due(wm)
+        out = self.due(wm)
+        self.wake = min(self._swept + SWEEP_EVERY, self.next_due())
+        return out
+
+    def next_due(self) -> float:
+        """The earliest pending timer's time (inf: none)."""
+        return math.inf
 
     def sweep(self, wm: float) -> None:
         p = self.spec.suppress
@@ -127,6 +137,7 @@ class Rule:
             return  # a changed rule starts from empty state
         self.last_fire = dict(state.get("last_fire", {}))
         self.load(state.get("state", {}))
+        self.wake = -math.inf
 
     def dump(self) -> Any:
         return {}

@@ -5,6 +5,7 @@ Split from ``rules.kinds`` (the base ``Rule``, match and threshold); semantics i
 from __future__ import annotations
 
 import heapq
+import math
 from typing import Any
 
 from .kinds_base import MAX_SEQ_EVENTS, TZ_OFFSET, Fire, OneConditionRule, Rule, RuleSpec, _cid, _insort, _iso
@@ -136,7 +137,12 @@ class AbsenceRule(Rule):
                 if not any(t <= x < dl for x in self.bseen.get(key, ())):
                     self.pending[key] = [dl, t, env.r.id, _cid(env), env.r.place.region_code]
                     heapq.heappush(self.heap, (dl, key, env.r.id))
+                    if dl < self.wake:
+                        self.wake = dl
         return []
+
+    def next_due(self) -> float:
+        return self.heap[0][0] if self.heap else math.inf
 
     def due(self, wm: float) -> list[Fire]:
         out: list[Fire] = []
@@ -166,6 +172,7 @@ class AbsenceRule(Rule):
         self.pending = {k: list(v) for k, v in state.get("pending", {}).items()}
         self.bseen = {k: list(v) for k, v in state.get("bseen", {}).items()}
         self.heap = sorted((p[0], k, p[2]) for k, p in self.pending.items())
+        self.wake = -math.inf
 
 
 class SpikeRule(OneConditionRule):

@@ -95,6 +95,18 @@ def test_absence_fires_once_at_the_deadline():
     assert [x.record_id for x in d.advance(272)] == ["t3"]
 
 
+def test_absence_timer_set_while_the_detector_sleeps_fires_at_its_deadline():
+    # the detector skips rules until their ``wake`` (next sweep or timer); a timer started
+    # after that was computed must still wake it at the deadline, not at the next sweep
+    s = spec("absence", steps=[A, B], window=1 * H)
+    d = Driver(s, lateness_h=0)
+    assert d.advance(0) == []                        # no timers: the rule sleeps until its sweep
+    d.play([("a", 0.5)])
+    assert d.advance(1.49) == []
+    assert [x.record_id for x in d.advance(1.5)] == ["t1"]
+    assert d.advance(7) == []
+
+
 def test_absence_cancel_edges():
     s = spec("absence", steps=[A, B], window=72 * H)
     d = Driver(s)
