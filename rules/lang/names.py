@@ -13,15 +13,22 @@ from streams.records import TZ, Call, GridEvent, VideoAlert
 ALL = ("grid_event", "call", "video_alert")
 Getter = Callable[["Env"], Any]
 _MODELS = (GridEvent, Call, VideoAlert)
+_TEXTED = frozenset({GridEvent, Call})   # the models with a ``text`` field (never None)
 
 
 class Env:
     """One record under evaluation; derived values are computed once and cached."""
 
-    __slots__ = ("r", "c", "t", "_cache")
+    __slots__ = ("r", "c", "t", "text", "_cache")
 
     def __init__(self, record: Any, case: Any):
-        self.r, self.c, self.t, self._cache = record, case, type(record), {}
+        t = type(record)
+        self.r, self.c, self.t, self._cache = record, case, t, {}
+        # the text, read once: most conditions test it, several rules per record
+        if t in _TEXTED:
+            self.text = record.text
+        else:
+            self.text = "" if t is VideoAlert else (getattr(record, "text", None) or "")
 
     def local(self):
         t = self._cache.get("local")
@@ -35,10 +42,9 @@ class Env:
         if v is None:
             c = self.c
             reg = getattr(c, "key_persons", None) or {}
-            if reg:   # (sort only what is found: most parties are nobody's key person)
-                keys = reg.keys()   # (a keys view & a set: the intersection runs in C)
-                v = ([reg[k] for k in sorted(keys & c.party_keys)],
-                     [reg[k] for k in sorted(keys & c.new_party_keys)])
+            if reg:   # (a case has a few parties, the registry many people: walk the parties)
+                v = ([reg[k] for k in sorted([k for k in c.party_keys if k in reg])],
+                     [reg[k] for k in sorted([k for k in c.new_party_keys if k in reg])])
             else:
                 v = ([], [])
             self._cache["kp"] = v
@@ -88,7 +94,7 @@ def _entries(kind: str | None = None, category: str | None = None) -> Getter:
 # name -> (type, streams, getter)
 RECORD: dict[str, tuple[str, tuple[str, ...], Getter]] = {
     "kind": ("str", ALL, lambda e: e.r.kind),
-    "text": ("str", ALL, _field("text", "")),
+    "text": ("str", ALL, lambda e: e.text),
     "region": ("str", ALL, lambda e: e.r.place.region_code),
     "address": ("str", ALL, lambda e: e.r.place.address),
     "source": ("str", ALL, _plain("source", "")),
