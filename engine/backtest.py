@@ -76,14 +76,17 @@ def load_rules(directory: str | Path, profile: str | None = None):
 
 
 def run(detectors: list, items: "Iterable | Tape", rules: dict[str, dict] | None = None,
-        progress: Callable[[int, float], None] | None = None, every: float = 2.0) -> Run:
-    """Play ``items`` (``streams.sources.Item``) through a fresh pipeline with default fusion;
-    or replay a ``Tape`` (``record``): the same outputs without decoding or linking again."""
+        progress: Callable[[int, float], None] | None = None, every: float = 2.0,
+        book: WarningBook | None = None) -> Run:
+    """Play ``items`` (``streams.sources.Item``) through a fresh pipeline with ``book`` (default:
+    default fusion and level cuts); or replay a ``Tape`` (``record``): the same outputs without
+    decoding or linking again."""
+    book = book or WarningBook()
     if isinstance(items, Tape):
-        pipe = replay_pipeline(items, detectors)
+        pipe = replay_pipeline(items, detectors, book)
         items = items.items
     else:
-        pipe = Pipeline(Hasher(HASH_KEY), detectors, WarningBook())
+        pipe = Pipeline(Hasher(HASH_KEY), detectors, book)
     r = Run(rules=dict(rules or {}))
     old_gc = tune_gc()   # (a backtest is a stream too; put back when done)
     start = last = time.perf_counter()

@@ -175,6 +175,19 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     truth = bt.Truth.load(args.truth) if args.truth else None
+    settings = None
+    if args.config:   # the centre's own level cuts and fusion (yujing run's settings)
+        from engine.config import load_settings
+        from streams.errors import ConfigError
+        try:
+            settings = load_settings(args.config)
+        except ConfigError as exc:
+            print(f"yujing backtest: {exc}", file=sys.stderr)
+            return 2
+
+    def book():
+        from engine.warning_book import WarningBook
+        return None if settings is None else WarningBook(settings.levels, fusion=settings.fusion)
     prog = None if args.quiet else bt.stderr_progress()
     source = open_source(args.input)
     if old is not None:   # two runs over one input: decode and link it once (a tape)
@@ -182,11 +195,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"backtest: {source.records:,} records decoded and linked once in "
                   f"{source.seconds:.1f}s; replaying for each rule set", file=sys.stderr)
-    new_run = bt.run([det], source, bt.rule_table(specs), prog)
+    new_run = bt.run([det], source, bt.rule_table(specs), prog,
+                     book=book())
     rep = bt.report(new_run, truth, args.level)
     print_report(rep, truth is not None)
     if old is not None:
-        old_run = bt.run([old[1]], source, bt.rule_table(old[0]), prog)
+        old_run = bt.run([old[1]], source, bt.rule_table(old[0]), prog,
+                         book=book())
         rep["compare"] = bt.compare(new_run, old_run, truth, args.level)
         rep["compare"]["old"] = bt.report(old_run, truth, args.level)["overall"]
         print_compare(rep["compare"], truth is not None)
@@ -225,6 +240,8 @@ def add_commands(subparsers) -> None:
     bt.add_argument("--compare", metavar="OLD_DIR", help="also run these rules; show what changes")
     bt.add_argument("--level", default="blue", choices=["blue", "yellow", "orange", "red"],
                     help="the level (or above) that counts as warned for per-rule figures and the diff")
+    bt.add_argument("--config", help="YAML settings file (as for yujing run): its `levels` cut "
+                    "points and `fusion` apply, so a centre sees its own warning volumes")
     bt.add_argument("--out", help="save the report as JSON")
     bt.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     bt.set_defaults(func=cmd_backtest)

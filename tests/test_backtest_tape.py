@@ -82,3 +82,23 @@ def test_compare_links_once(city, capsys, tmp_path):
     assert rep["compare"]["appear"] + rep["compare"]["disappear"] > 0   # 战时 changes something
     main(["backtest", "--rules", str(DEFAULT_DIR), "--input", str(city), "--compare", str(DEFAULT_DIR)])
     assert "decoded and linked once" in capsys.readouterr().err
+
+
+def test_backtest_uses_the_centres_level_cuts(city, tmp_path, capsys):
+    """``--config``: the settings' ``levels`` decide what counts as a warning in the report."""
+    base, strict = tmp_path / "base.json", tmp_path / "strict.json"
+    cfg = tmp_path / "centre.yaml"
+    cfg.write_text("levels: {red: 0.99, orange: 0.98, yellow: 0.97, blue: 0.96}\n", encoding="utf-8")
+    assert main(["backtest", "--rules", str(DEFAULT_DIR), "--input", str(city), "-q",
+                 "--out", str(base)]) == 0
+    assert main(["backtest", "--rules", str(DEFAULT_DIR), "--input", str(city), "-q",
+                 "--config", str(cfg), "--out", str(strict)]) == 0
+    b = json.loads(base.read_text(encoding="utf-8"))["overall"]["blue"]["warned_cases"]
+    s = json.loads(strict.read_text(encoding="utf-8"))["overall"]["blue"]["warned_cases"]
+    assert 0 < s < b
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("levels: {red: 0.5, blue: 0.9}\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["backtest", "--rules", str(DEFAULT_DIR), "--input", str(city), "-q",
+                 "--config", str(bad)]) == 2
+    assert "levels" in capsys.readouterr().err
