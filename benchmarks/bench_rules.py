@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -75,6 +76,7 @@ rules:
 """,
 }
 KEYS = ("precision", "recall", "median_lead_hours")
+MZX_PACKS = ("min_zhuan_xing", "zhao_shi_zhao_huo")
 
 
 def main() -> int:
@@ -103,6 +105,14 @@ def main() -> int:
             assert again.signals == run.signals and again.first == run.first  # (same outputs)
         print(f"linked once: {tape.records / tape.seconds:,.0f} records/s; replays "
               f"{', '.join(f'{x:,.0f}' for x in replays)} records/s", file=sys.stderr)
+        # the truth labels 民转刑 only: the packs for other risks (电诈, 群体性, 防溺水...) add
+        # warnings it counts as false; the 民转刑 packs alone are the like-for-like comparison
+        only = Path(tmp) / "mzx"
+        only.mkdir()
+        for pack in MZX_PACKS:
+            shutil.copy(DEFAULT_DIR / f"{pack}.yaml", only)
+        ospecs, odet = bt.load_rules(only)
+        orep = bt.report(bt.run([odet], tape, bt.rule_table(ospecs)), truth, args.level)
         base = {}
         for name, text in BASELINES.items():
             d = Path(tmp) / name
@@ -132,6 +142,10 @@ def main() -> int:
         "warnings_per_day": o["warnings_per_day"],
         "by_level": {lv: {k: x[k] for k in (*KEYS, "warnings_per_day", "tp", "fp")}
                      for lv, x in rep["overall"].items()},
+        "min_zhuan_xing_packs_only": {
+            "packs": list(MZX_PACKS), "rule_count": len(ospecs),
+            "by_level": {lv: {k: x[k] for k in (*KEYS, "warnings_per_day", "tp", "fp")}
+                         for lv, x in orep["overall"].items()}},
         "baseline_keywords": base["keywords"],
         "baseline_repeat_count": base["repeat_count"],
     }
