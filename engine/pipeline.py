@@ -15,6 +15,7 @@ from time import perf_counter
 from typing import Any, Sequence
 
 from graph.linker import CaseLinker
+from graph.places import KEEP_S, PlaceFeatures, Places
 from streams.codec import Reject
 from streams.detect import CaseContext, CaseEntry, Detector, KeyPersonInfo
 from streams.errors import RecordRejected
@@ -90,6 +91,7 @@ class Pipeline:
         self.lateness = lateness
         self.known_regions: set[str] = set()     # every level of every registered grid
         self.key_persons: dict[str, KeyPersonInfo] = {}
+        self.places = Places()                   # sites (registry) and recent camera incidents
         self.watermark: datetime | None = None   # highest event time seen minus lateness
         self._seen: dict[str, str] = {}          # record id -> case id ("" if none)
         # memory stays flat on an endless stream: cases, record ids and evidence older than
@@ -117,6 +119,9 @@ class Pipeline:
         elif rec.kind == "key_person" and rec.person.id_number:
             self.key_persons[self.hasher(rec.person.id_number)] = KeyPersonInfo(
                 rec.category.value, rec.risk_level)
+        elif rec.kind == "site" and rec.place.lat is not None and rec.place.lon is not None:
+            self.places.add_site(rec.site_id, rec.site_type.value, rec.name, rec.place.lat,
+                                 rec.place.lon, rec.radius_m)
 
     def _feedback(self, rec: Any, out: Outputs) -> None:
         cid = None
@@ -146,13 +151,15 @@ class Pipeline:
         entry = CaseEntry(rec.id, kind, at, _category(rec), rec.text if kind != "video_alert" else "")
         dk = rec.dispute_kind if kind == "grid_event" else None
         res = self.linker.link(rec, entry, dk.value if dk is not None else None)
+        feats = PlaceFeatures(self.places, rec.place, at.timestamp())  # graph.* near-by names
         if res is None:
             # names no case (a video alert or hazard with nobody in it): the detectors still
             # see it (a drowning-season alert, a gathering), and it becomes a case of its own
             # only if they have something to say
             ctx = CaseContext("", [entry], frozenset(), frozenset(), frozenset(), self.key_persons,
-                              rec.place.region_code, rec.place.address)
+                              rec.place.region_code, rec.place.address, features=feats)
             signals = self._detect(rec, ctx, out)
+            self._incident(rec)
             if not any(not _shadow(s) for s in signals):
                 return
             case = self.linker.open_alone(rec, entry)
@@ -167,11 +174,18 @@ class Pipeline:
                     out.warnings.append(w)
             ctx = CaseContext(case.case_id, case.entries, case.party_keys, res.people,
                               res.new_people, self.key_persons, case.region_code, case.address,
-                              case.dispute_kind)
+                              case.dispute_kind, feats)
             signals = self._detect(rec, ctx, out)
+            self._incident(rec)
         out.case_of[rec.id] = case.case_id
         self._seen[rec.id] = case.case_id
         self._warn(case, [s for s in signals if not _shadow(s)], kind, at, out)
+
+    def _incident(self, rec: Any) -> None:
+        """A camera incident joins the map after its own detection (it is not its own neighbour)."""
+        if rec.kind == "video_alert" and rec.place.lat is not None and rec.place.lon is not None:
+            self.places.add_incident(rec.alert_type.value, rec.place.lat, rec.place.lon,
+                                     rec.occurred_at.timestamp())
 
     def _detect(self, rec: Any, ctx: CaseContext, out: Outputs) -> list[Signal]:
         signals: list[Signal] = []
@@ -242,6 +256,7 @@ class Pipeline:
         if self._pruned_at is not None and wm - self._pruned_at < timedelta(days=1):
             return  # once per day of event time is enough
         self._pruned_at = wm
+        self.places.prune(wm.timestamp() - KEEP_S)
         cutoff = wm - self.retention
         # an open warning stays in the book, and the ids of its case's records stay known,
         # until feedback closes it: the centre's outcome may come weeks later and must still

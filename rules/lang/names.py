@@ -143,10 +143,12 @@ CASE: dict[str, tuple[str, Getter]] = {
     "case.region": ("str", lambda e: e.c.region_code),
 }
 
-# graph features: read from ``case.features`` (filled by the graph issue); absent -> false / 0
+# graph features: read from ``case.features`` (the pipeline fills the place ones from the site
+# registry and recent camera incidents: graph/places.py); absent -> false / 0
 GRAPH: dict[str, str] = {
     "graph.near_school": "bool",          # the record's place within a school's radius (校园周边)
     "graph.near_water": "bool",           # ... within a dangerous water's radius
+    "graph.incidents_nearby": "num",      # camera fights/gatherings within 300 m in the last 24 h
     "graph.party_cases": "num",           # other cases the record's people appear in
     "graph.address_cases": "num",         # other cases at the same address
 }
