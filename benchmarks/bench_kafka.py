@@ -221,7 +221,7 @@ def latency(bootstrap: str, tmp: Path) -> dict:
 def rebuild(bootstrap: str, topics: Topics, counts: dict[str, int], tmp: Path) -> dict:
     """The largest partition's state rebuilt at its end offset: full replay, then from a
     snapshot ``SNAPSHOT_BEHIND`` records before it (each in a fresh ``Engine``)."""
-    from engine.config import load_settings
+    from engine.config import hash_key, load_settings
     from engine.worker_engine import Engine
     from engine.worker_state import Snapshots
     from streams.topics import route
@@ -229,7 +229,7 @@ def rebuild(bootstrap: str, topics: Topics, counts: dict[str, int], tmp: Path) -
     reg = [i for i in decode_lines(generate(CITY), source="reg")
            if i.record is not None and route(i.record) == "registries"]
     settings = load_settings(data_dir=tmp / "rebuild")
-    snaps = Snapshots(tmp / "rebuild-snaps", topics.events)
+    snaps = Snapshots(tmp / "rebuild-snaps", topics.events, hash_key=hash_key(settings))
 
     def engine(**kw) -> Engine:
         e = Engine(settings, **kw)

@@ -39,16 +39,20 @@ from .web import make_app
 log = logging.getLogger("yujing")
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
+def build_pipeline(settings: Settings, checkpoint: Path | bool = True) -> Pipeline:
     """The pipeline over the rule packs of ``settings.rules_dir`` (a pack failing lint stops
-    the start with file:line:col)."""
+    the start with file:line:col). ``checkpoint``: where the escalation model starts from
+    (True: DATA_DIR/models/learning.json if there; False: cold; a path: that file if there;
+    the Kafka workers pin theirs, engine/worker_models.py)."""
     book = WarningBook(settings.levels, fusion=settings.fusion)
     hasher = Hasher(hash_key(settings))
     detectors: list = [PackDetector(load_packs(settings.rules_dir).specs)]  # first: hot reload
     if settings.graph_patterns:
         detectors.append(GraphDetector(hasher, retention=timedelta(days=settings.retention_days)))
     if settings.learning:  # the escalation model, warm from its checkpoint (docs/learning.md)
-        detectors += learning_detectors(settings.data_dir / "models" / "learning.json")
+        if checkpoint is True:
+            checkpoint = settings.data_dir / "models" / "learning.json"
+        detectors += learning_detectors(checkpoint or None)
     return Pipeline(hasher, detectors, book,
                     lateness=timedelta(hours=settings.lateness_hours),
                     retention=timedelta(days=settings.retention_days))
@@ -176,12 +180,13 @@ def save_graph(pipeline: Pipeline, path: Path) -> None:
             tmp.replace(path)
 
 
-def learning_detectors(path: Path) -> list:
-    """The escalation model, restored from ``path`` if a checkpoint is there.  A checkpoint
-    that does not load (another version, a damaged file) is logged and the model starts cold."""
+def learning_detectors(path: Path | None) -> list:
+    """The escalation model, restored from ``path`` if a checkpoint is there (None: cold).  A
+    checkpoint that does not load (another version, a damaged file) is logged and the model
+    starts cold."""
     from learning import EscalationDetector, checkpoint
     model = EscalationDetector()
-    if path.exists():
+    if path is not None and path.exists():
         try:
             done = checkpoint.load(path, [model])
             log.info("learning: loaded %s from %s (%d labels learned)", ", ".join(done), path,
@@ -192,14 +197,21 @@ def learning_detectors(path: Path) -> list:
     return [model]
 
 
-def save_models(pipeline: Pipeline, path: Path) -> None:
-    """The learning detectors' checkpoint (``learning.checkpoint``), if any run."""
+def learning_models(pipeline: Pipeline) -> list:
+    """The pipeline's learning detectors (those a checkpoint holds)."""
+    return [d for d in pipeline.detectors if callable(getattr(d, "observe_outcome", None))
+            and str(getattr(d, "name", "")).startswith("learning.")]
+
+
+def save_models(pipeline: Pipeline, path: Path, meta: dict | None = None) -> bool:
+    """The learning detectors' checkpoint (``learning.checkpoint``), if any run; ``meta`` goes
+    in the file (default ``{"saved_by": "yujing run"}``). Whether one was written."""
     from learning import checkpoint
-    models = [d for d in pipeline.detectors if callable(getattr(d, "observe_outcome", None))
-              and str(getattr(d, "name", "")).startswith("learning.")]
+    models = learning_models(pipeline)
     if models:
-        checkpoint.save(path, models, {"saved_by": "yujing run"})
+        checkpoint.save(path, models, meta or {"saved_by": "yujing run"})
         log.info("learning: checkpoint saved to %s", path)
+    return bool(models)
 
 
 def items_for(settings: Settings, input_path: str | Path | None, mapping: str | Path | None):

@@ -1,13 +1,13 @@
 """The Kafka subcommands of ``yujing``; ``engine.cli`` calls ``add_commands(subparsers)``.
 
     yujing topics create [--bootstrap HOST:PORT] [--partitions N] [--topic-prefix P]
-    yujing ingest FILE [--mapping MAP.yaml] [--bootstrap ...] [--rate N]
+    yujing ingest FILE [--mapping MAP.yaml] [--bootstrap ...] [--rate N] [--key-level district]
     yujing ingest --simulate [--days 2 --scale 0.3 --seed 7]
     yujing worker [--bootstrap ...] [--store clickhouse://host:9000/yujing] [--batch-size 2000]
                   [--within 0.05] [--snapshot-every 50000 --snapshot-seconds 300 --snapshot-dir D]
                   [-l warn] [--metrics-port 9108 [--metrics-host 0.0.0.0]]
     yujing console [--bootstrap ...] [--store clickhouse://...] [--host 0.0.0.0 --port 8000]
-                   [--act-timeout 10]   (engine/console_app.py)
+                   [--act-timeout 10] [--key-level district]   (engine/console_app.py)
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from streams.errors import SourceError
-from streams.topics import DEFAULT_PARTITIONS, DEFAULT_PREFIX, Topics
+from streams.topics import DEFAULT_KEY_LEVEL, DEFAULT_PARTITIONS, DEFAULT_PREFIX, KEY_LEVELS, Topics
 
 DEFAULT_BOOTSTRAP = os.environ.get("YUJING_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
@@ -78,7 +78,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     else:
         raise SourceError("ingest needs a FILE or --simulate")
     summary = ingest(items, args.bootstrap, _topics(args), rate=args.rate,
-                     progress=None if args.quiet else sys.stderr)
+                     progress=None if args.quiet else sys.stderr, key_level=args.key_level)
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 
@@ -146,7 +146,7 @@ def _cmd_console(args: argparse.Namespace) -> int:
     store = open_worker_store(settings)
     try:
         asyncio.run(serve_console(settings, args.bootstrap, _topics(args), store,
-                                  act_timeout=args.act_timeout))
+                                  act_timeout=args.act_timeout, key_level=args.key_level))
     finally:
         store.close()
     return 0
@@ -157,6 +157,15 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="Kafka bootstrap HOST:PORT (default $YUJING_KAFKA_BOOTSTRAP or 127.0.0.1:9092)")
     p.add_argument("--topic-prefix", default=DEFAULT_PREFIX,
                    help=f"topic names are PREFIX.events, PREFIX.registries, ... (default {DEFAULT_PREFIX})")
+
+
+def _key_level(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key-level", choices=KEY_LEVELS,
+                   default=os.environ.get("YUJING_KEY_LEVEL", DEFAULT_KEY_LEVEL),
+                   help="events are keyed (and partitioned) by 区县 district or 街道 subdistrict code; "
+                   "ingest and console must agree, the worker does not care (default "
+                   f"$YUJING_KEY_LEVEL or {DEFAULT_KEY_LEVEL}: spreads the load; district misses fewer "
+                   "cross-partition links but crowds a few partitions, docs/kafka.md)")
 
 
 def add_commands(sub: Any) -> None:
@@ -179,6 +188,7 @@ def add_commands(sub: Any) -> None:
     i.add_argument("--seed", type=int, default=7)
     i.add_argument("--scale", type=float, default=0.3)
     i.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    _key_level(i)
     i.set_defaults(func=_cmd_ingest)
 
     w = sub.add_parser("worker", help="run the engine as a Faust worker on Kafka")
@@ -225,6 +235,7 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--port", type=int, help="port (default $YUJING_PORT or 8000)")
     c.add_argument("--act-timeout", type=float, default=10.0,
                    help="seconds an act (签收/分流/办结) waits for the worker's answer before 503")
+    _key_level(c)
     c.set_defaults(func=_cmd_console)
 
 

@@ -8,7 +8,7 @@ process is done here through Kafka:
   publishes every warning version to the SSE hub;
 * acts (签收/分流/处置/办结, engine/actions.py): the console does NOT change a warning itself. It
   publishes an act record (``streams.records.ActRecord``) to the events topic, keyed by the
-  街道 of the warning's region, so the worker owning the case's partition — the single writer of
+  区县 or 街道 of the warning's region (``key_level``: the one ``yujing ingest`` keys by), so the worker owning the case's partition — the single writer of
   its warning book — applies it in log order (engine/worker_acts.py), and a rebuild from the log
   reproduces the state. The HTTP request waits (``act_timeout``, default 10 s, then 503
   "引擎繁忙") for the answer, matched by act id: the new version on the warnings topic, or the
@@ -36,9 +36,10 @@ from sinks.sse import SseHub
 from sinks.store import AuditEntry, StoreBatch
 from sinks.webhook import scrub
 from streams.codec import encode
-from streams.ident import subdistrict_of
 from streams.records import ActRecord, Warning
-from streams.topics import H_KIND, H_SUBDISTRICT, Topics, header_map, headers, partition_for
+from streams.ident import subdistrict_of
+from streams.topics import (DEFAULT_KEY_LEVEL, H_KIND, H_SUBDISTRICT, Topics, header_map, headers,
+                            key_of, partition_for)
 
 from . import lifecycle as lc
 from .acts_apply import breach_entry
@@ -54,8 +55,11 @@ class KafkaActs:
     ``note_access``), done over Kafka. ``start()`` before serving, ``close()`` after."""
 
     def __init__(self, store, bootstrap: str, topics: Topics, desk: lc.Desk, hub: SseHub, *,
-                 act_timeout: float = 10.0, detectors: list | None = None):
+                 act_timeout: float = 10.0, detectors: list | None = None,
+                 key_level: str = DEFAULT_KEY_LEVEL):
         self.store, self.bootstrap, self.topics = store, bootstrap, topics
+        key_of("629901001002", key_level)   # an unknown level fails here, not at the first act
+        self.key_level = key_level
         self.desk, self.hub, self.act_timeout = desk, hub, act_timeout
         self.pipeline = SimpleNamespace(detectors=detectors or [])  # rule metadata only
         self.counts = {"warnings_seen": 0, "acts_sent": 0, "acts_done": 0, "acts_refused": 0,
@@ -133,14 +137,15 @@ class KafkaActs:
             err = exc.errors(include_url=False)[0]
             name = ".".join(str(p) for p in err.get("loc", ())) or "body"
             raise lc.ActionError(422, f"{name} 无效:{err.get('msg', '')}", field=name) from None
+        key = key_of(rec.region_code, self.key_level)   # the partition of the warning's case
         sub = subdistrict_of(rec.region_code)
         fut = asyncio.get_running_loop().create_future()
         self._waiting[rec.id] = fut
         try:
             try:
                 await self.prod.send_and_wait(
-                    self.topics.events, encode(rec).encode("utf-8"), key=sub.encode(),
-                    partition=partition_for(sub, self._partitions),
+                    self.topics.events, encode(rec).encode("utf-8"), key=key.encode(),
+                    partition=partition_for(key, self._partitions),
                     headers=headers(**{H_KIND: "act", H_SUBDISTRICT: sub}))
             except Exception as exc:  # the broker is away: nothing was published
                 log.warning("publishing act %s failed: %r", rec.id, exc)
@@ -217,7 +222,7 @@ class KafkaActs:
 
 
 async def serve_console(settings, bootstrap: str, topics: Topics, store, *,
-                        act_timeout: float = 10.0) -> None:
+                        act_timeout: float = 10.0, key_level: str = DEFAULT_KEY_LEVEL) -> None:
     """Serve until SIGINT/SIGTERM."""
     import uvicorn
 
@@ -241,7 +246,7 @@ async def serve_console(settings, bootstrap: str, topics: Topics, store, *,
     metrics.set_pack_versions(reloader.versions())
     users = open_users(settings)
     acts = KafkaActs(store, bootstrap, topics, desk, hub, act_timeout=act_timeout,
-                     detectors=[detector])
+                     detectors=[detector], key_level=key_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

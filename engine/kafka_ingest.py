@@ -2,8 +2,8 @@
 
 Every line is decoded first. A good registry record (grid, key person, camera, site) goes to the
 compacted registries topic keyed ``kind:id``; an event record or feedback goes to the events
-topic keyed by its 街道 (subdistrict) code, on the partition Kafka's Java client would choose for
-that key. A line that does not decode goes to the dead-letter topic whole, with the reason in
+topic keyed by its 区县 (district) or 街道 (subdistrict) code (``key_level``, see
+streams/topics.py), on the partition Kafka's Java client would choose for that key. A line that does not decode goes to the dead-letter topic whole, with the reason in
 headers, and publishing goes on. Publishing is batched (``linger_ms``), idempotent and
 ``acks=all``; an optional rate limit paces it; a progress line goes to stderr. Every record
 message carries header ``yujing-body: codec``: its value is ``streams.codec.encode``'s text of
@@ -25,8 +25,8 @@ from streams.errors import SinkError
 from streams.sources import Item
 from streams.topics import (
     BODY_CODEC, DEFAULT_PARTITIONS, H_BODY, H_BROADCAST, H_DETAIL, H_FIELD, H_KIND, H_LINE, H_RECORD_ID, H_REASON,
-    H_SOURCE, H_STAGE, H_SUBDISTRICT, Topics, headers, partition_for, registry_key, route,
-    subdistrict_key,
+    DEFAULT_KEY_LEVEL, H_SOURCE, H_STAGE, H_SUBDISTRICT, KEY_LEVELS, Topics, event_key, headers,
+    partition_for, registry_key, route, subdistrict_key,
 )
 
 
@@ -62,15 +62,48 @@ class RateLimit:
             time.sleep(ahead)
 
 
+class Router:
+    """Where an event record or feedback goes: ``(key, partitions)``; key None = broadcast
+    (feedback naming a record this router did not route: every partition). Shared by ``Ingest``,
+    the tests' in-process reference and the cross-partition measurement (benchmarks/kafka_cross.py).
+
+    >>> from types import SimpleNamespace as NS
+    >>> r = Router(8, "district")
+    >>> r.target(NS(kind="call", id="c1", place=NS(region_code="629901001002")))
+    ('629901000000', [6])
+    >>> r.target(NS(kind="feedback", id="f1", record_id="c1", place=None))   # c1's partition
+    ('629901000000', [6])
+    >>> r.target(NS(kind="feedback", id="f2", record_id="other", place=None))[1] == list(range(8))
+    True
+    """
+
+    def __init__(self, partitions: int, key_level: str = DEFAULT_KEY_LEVEL):
+        if key_level not in KEY_LEVELS:
+            raise ValueError(f"key level {key_level!r} is not one of {', '.join(KEY_LEVELS)}")
+        self.partitions, self.key_level = partitions, key_level
+        self._where: dict[str, str] = {}   # record id -> key, to route feedback
+
+    def target(self, rec: Any) -> tuple[str | None, list[int]]:
+        key = event_key(rec, self.key_level)
+        if key is None and rec.kind == "feedback":
+            key = self._where.get(rec.record_id or "")
+        if key is None:
+            return None, list(range(self.partitions))
+        self._where[rec.id] = key
+        return key, [partition_for(key, self.partitions)]
+
+
 class Ingest:
     """One publishing run. ``run(items)`` returns the summary dict."""
 
     def __init__(self, bootstrap: str, topics: Topics, *, partitions: int | None = None,
                  rate: float | None = None, progress: TextIO | None = sys.stderr,
-                 progress_every: float = 1.0, producer_factory: Callable[..., Any] = producer):
+                 progress_every: float = 1.0, producer_factory: Callable[..., Any] = producer,
+                 key_level: str = DEFAULT_KEY_LEVEL):
         self.topics = topics
         self.prod = producer_factory(bootstrap)
         self.partitions = partitions or self._partitions(topics.events)
+        self.router = Router(self.partitions, key_level)
         self.rate = RateLimit(rate)
         self.progress, self.progress_every = progress, progress_every
         self.sent: Counter[str] = Counter()
@@ -79,7 +112,6 @@ class Ingest:
         self.broadcast = 0
         self.lines = 0
         self.errors: list[BaseException] = []
-        self._where: dict[str, str] = {}   # record id -> subdistrict, to route feedback
         self._registry_pending = False
 
     def _partitions(self, topic: str) -> int:
@@ -113,21 +145,18 @@ class Ingest:
             # registry entries reach the broker before the events that refer to their regions
             self.prod.flush()
             self._registry_pending = False
-        sub = subdistrict_key(rec)
-        if sub is None and rec.kind == "feedback":
-            sub = self._where.get(rec.record_id or "")
-        if sub is None:
+        key, parts = self.router.target(rec)
+        if key is None:
             self.broadcast += 1
             hdrs = headers(**{H_KIND: rec.kind, H_BROADCAST: 1}) + [(H_BODY, BODY_CODEC)]
-            for p in range(self.partitions):
+            for p in parts:
                 self._send(self.topics.events, value, rec.id, p, hdrs)
                 self.by_partition[p] += 1
             return
-        self._where[rec.id] = sub
-        p = partition_for(sub, self.partitions)
-        self._send(self.topics.events, value, sub, p,
+        sub = subdistrict_key(rec) or key   # feedback routed by its record: that record's key
+        self._send(self.topics.events, value, key, parts[0],
                    headers(**{H_KIND: rec.kind, H_SUBDISTRICT: sub}) + [(H_BODY, BODY_CODEC)])
-        self.by_partition[p] += 1
+        self.by_partition[parts[0]] += 1
 
     def run(self, items: Iterable[Item]) -> dict[str, Any]:
         t0 = last = time.monotonic()
@@ -154,7 +183,7 @@ class Ingest:
         return {"lines": self.lines, "published": dict(self.sent),
                 "events_by_partition": {str(k): v for k, v in sorted(self.by_partition.items())},
                 "rejects": dict(self.rejects), "feedback_broadcast": self.broadcast,
-                "partitions": self.partitions, "seconds": round(secs, 2),
+                "partitions": self.partitions, "key_level": self.router.key_level, "seconds": round(secs, 2),
                 "lines_per_s": round(self.lines / max(secs, 1e-9), 1)}
 
     def _print_progress(self, secs: float) -> None:
@@ -168,4 +197,4 @@ def ingest(items: Iterable[Item], bootstrap: str, topics: Topics | None = None, 
     return Ingest(bootstrap, topics or Topics(), **kw).run(items)
 
 
-__all__ = ["DEFAULT_PARTITIONS", "Ingest", "RateLimit", "dead_letter_headers", "ingest", "producer"]
+__all__ = ["DEFAULT_PARTITIONS", "Ingest", "RateLimit", "Router", "dead_letter_headers", "ingest", "producer"]

@@ -24,7 +24,9 @@ rebuilds that partition's state from the newest snapshot at or below the offset 
 (none: from offset 0) and replays the records after it up to that offset, outputs discarded
 (they were produced before that offset was committed). Snapshots are saved every
 ``snapshot_every`` records or ``snapshot_seconds`` per partition, after a batch's outputs are
-out, and when a partition is revoked. The centre's acts (签收/分流/处置/办结) are act records in
+out, when a partition is revoked and at a clean stop. Each partition's escalation model learns in
+its pipeline and its learned state is in the snapshots; on revoke and stop the worker also writes
+the shared checkpoint DATA_DIR/models/learning.json (engine/worker_models.py). The centre's acts (签收/分流/处置/办结) are act records in
 the same log, applied in their place (engine/worker_acts.py): the replay rebuilds the warnings'
 closed-loop state too, and snapshots hold it. Registry records go to the store once, as read.
 
@@ -47,7 +49,7 @@ from sinks.store import StoreBatch
 from streams.errors import SinkUnavailable
 from streams.topics import H_LEVEL, H_VERSION, H_WARNING_ID, Topics, headers
 
-from .config import Settings
+from .config import Settings, hash_key
 from .kafka_ingest import dead_letter_headers
 from .metrics import Metrics
 from .worker_acts import act_headers, refusal_headers
@@ -163,7 +165,8 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
     dead = app.topic(topics.dead_letters, **raw)
     snaps = None
     if snapshot_every > 0:
-        snaps = Snapshots(snapshot_dir or Path(settings.data_dir) / "snapshots", topics.events)
+        snaps = Snapshots(snapshot_dir or Path(settings.data_dir) / "snapshots", topics.events,
+                          hash_key=hash_key(settings))   # the files' MAC key
     engine = Engine(settings, metrics, snapshots=snaps, snapshot_every=snapshot_every,
                     snapshot_seconds=snapshot_seconds)
     app.yujing_engine = engine  # for tests and status
@@ -184,7 +187,8 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
         import json
         alive.write_text(json.dumps({**engine.counts, "ready": engine.ready.is_set(),
                                      "seconds": {k: round(v, 3) for k, v in engine.seconds.items()},
-                                     "partitions": sorted(engine.pipelines), "at": time.time()}))
+                                     "partitions": sorted(engine.pipelines),
+                                     "model_updates": engine.model_updates(), "at": time.time()}))
 
     @app.task
     async def registries() -> None:
@@ -264,7 +268,15 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
     async def on_revoked(app_, revoked, **kw) -> None:
         mine = [tp.partition for tp in revoked if tp.topic == topics.events]
         await engine.save(topics.events, mine)   # the next owner starts from here
+        engine.save_models(topics.events)        # the shared checkpoint, while the models are here
         engine.forget(mine)
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(app_, **kw) -> None:
+        """A clean stop (SIGTERM/SIGINT; the agent has stopped): snapshot every partition held
+        (one past the committed offset is passed over on load) and write the shared checkpoint."""
+        await engine.save(topics.events, sorted(engine.pipelines))
+        engine.save_models(topics.events)
 
     return app
 

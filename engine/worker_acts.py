@@ -1,7 +1,7 @@
 """The closed loop in the Kafka worker: act records (``streams.records.ActRecord``) in log order.
 
 The console publishes each act of the centre (签收/分流/处置/办结) to the events topic, on the
-partition of the warning's 街道, so the worker owning that partition is the single writer of the
+partition of the warning's 区县 or 街道 (the key level ingest uses), so the worker owning that partition is the single writer of the
 warning's state and the act is part of the log. ``process`` takes a partition's batch: runs of
 ordinary records go through ``Pipeline.process`` as before; each act record is applied in its
 place by ``engine.acts_apply.apply_act``, the same function ``yujing run`` uses, at the act's own

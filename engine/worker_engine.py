@@ -72,8 +72,13 @@ class Engine:
                  snapshots: Snapshots | None = None, snapshot_every: int = 50_000,
                  snapshot_seconds: float = 300.0):
         from .app import build_pipeline
+        from .worker_models import base_checkpoint
         self.metrics = metrics or Metrics()  # engine/worker_metrics.py serves it
-        self._build = lambda: build_pipeline(settings)
+        self.data_dir = settings.data_dir
+        # every partition's model starts from one pinned checkpoint (or cold): a replay from
+        # offset 0 then learns the log's labels once (engine/worker_models.py)
+        base = base_checkpoint(settings.data_dir) if settings.learning else None
+        self._build = lambda: build_pipeline(settings, base or False)
         self.registry: list[Item] = []
         self.pipelines: dict[int, Pipeline] = {}
         self.next_offset: dict[int, int] = {}   # per partition: the offset its state has reached
@@ -210,6 +215,24 @@ class Engine:
             self.acts.pop(p, None)
             self._since.pop(p, None)
             self._snap_at.pop(p, None)
+
+    # ---- the learned model --------------------------------------------------------------------
+    def model_updates(self) -> dict[int, int]:
+        """Labels each partition's model has learned (the heartbeat file shows them)."""
+        from .worker_models import model_updates
+        return {p: model_updates(pipe) for p, pipe in sorted(self.pipelines.items())}
+
+    def save_models(self, topic: str) -> None:
+        """The shared checkpoint DATA_DIR/models/learning.json from the partition that learned
+        the most (engine/worker_models.py); a failure is logged, never fatal."""
+        from .worker_models import save_shared
+        try:
+            path = save_shared(self.data_dir, self.pipelines, self.next_offset, topic)
+        except Exception as exc:  # noqa: BLE001 - disk full...: the snapshots still hold the models
+            log.warning("learning: shared checkpoint not saved: %r", exc)
+            return
+        if path is not None:
+            self.counts["model_checkpoints"] = self.counts.get("model_checkpoints", 0) + 1
 
     # ---- snapshots --------------------------------------------------------------------------
     def due(self) -> list[int]:

@@ -18,10 +18,15 @@ rest). A file is written to a temporary name then renamed (a crash mid-write lea
 ones), mode 0600: it holds what the pipeline holds (keyed hashes, masked addresses, the case
 entries' text), like the store and the spool in the same folder.
 
-Format: a pickle of ``{"format", "version", "fingerprint", "topic", "partition", "offset",
-"state"}``. Pickle because the state is the engine's own objects (warnings, cases, deques) and
-the files are the worker's own: loading runs the classes of this code base, so the files must be
-as trusted as DATA_DIR itself. ``fingerprint`` covers ``VERSION``, the settings that shape state
+Format (``VERSION`` 2): a header line ``yujing-snapshot v2``, then the 32-byte HMAC-SHA256 of
+header and payload, keyed by a key derived from the deployment's hash key (engine/config.py
+``hash_key``), then the payload: a pickle of ``{"format", "version", "fingerprint", "topic",
+"partition", "offset", "state"}``. Pickle because the state is the engine's own objects
+(warnings, cases, deques); unpickling runs code, so ``load`` checks the header and the MAC first
+and unpickles only a file written with this deployment's key: a file of another version, another
+key, or altered after it was written is refused (logged; the partition is rebuilt by replaying
+the log instead), never loaded. The MAC proves who wrote a file, not that it is new: the offset
+in its name and in the payload must agree. ``fingerprint`` covers ``VERSION``, the settings that shape state
 (hash key through a keyed probe, lateness, retention, level cuts, fusion) and each detector's
 class and rule versions: a snapshot of other settings or rules is ignored (full replay), never
 half-restored. A file that does not load (corrupt, older format) is skipped with a warning.
@@ -29,6 +34,7 @@ half-restored. A file that does not load (corrupt, older format) is skipped with
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
 import pickle
@@ -39,7 +45,46 @@ from typing import Any, Callable
 log = logging.getLogger("yujing.worker")
 
 FORMAT = "yujing.worker.snapshot"
-VERSION = 1
+VERSION = 2
+HEADER = b"yujing-snapshot v%d\n"
+MAC_BYTES = 32
+
+
+class SnapshotRefused(ValueError):
+    """A snapshot file that is not loaded: other version, wrong MAC (another key, or altered)."""
+
+
+def snapshot_key(hash_key: bytes) -> bytes:
+    """The snapshots' MAC key, derived from the deployment's hash key (one secret to keep, used
+    for one purpose each)."""
+    return hmac.new(hash_key, b"yujing.worker.snapshot.mac", hashlib.sha256).digest()
+
+
+def seal(key: bytes, payload: bytes, version: int = VERSION) -> bytes:
+    """Header, MAC, payload. ``key``: ``snapshot_key(hash_key)``.
+
+    >>> k = snapshot_key(b"k" * 32)
+    >>> unseal(k, seal(k, b"state")) == b"state"
+    True
+    >>> unseal(snapshot_key(b"x" * 32), seal(k, b"state"))
+    Traceback (most recent call last):
+    ...
+    engine.worker_state.SnapshotRefused: MAC does not match: written with another key, or altered
+    """
+    head = HEADER % version
+    return head + hmac.new(key, head + payload, hashlib.sha256).digest() + payload
+
+
+def unseal(key: bytes, data: bytes) -> bytes:
+    """The payload of a sealed snapshot, or ``SnapshotRefused`` (nothing of it unpickled)."""
+    nl = data.find(b"\n", 0, 64)
+    head = data[:nl + 1] if nl >= 0 else b""
+    if head != HEADER % VERSION:
+        raise SnapshotRefused(f"not a version {VERSION} snapshot (header {data[:min(24, max(nl, 0) or 24)]!r})")
+    mac, payload = data[len(head):len(head) + MAC_BYTES], data[len(head) + MAC_BYTES:]
+    if not hmac.compare_digest(mac, hmac.new(key, head + payload, hashlib.sha256).digest()):
+        raise SnapshotRefused("MAC does not match: written with another key, or altered")
+    return payload
 KEEP = 3   # snapshots kept per partition (the newest may be past the committed offset)
 # Pipeline attributes that are configuration or saved by their own owner, not state
 _PIPELINE_CONFIG = frozenset({"hasher", "detectors", "_timed", "_learners", "book", "linker",
@@ -90,10 +135,16 @@ def dump(pipeline: Any, acts: Any, *, topic: str, partition: int, offset: int) -
 
 
 class Snapshots:
-    """The snapshot folder of one events topic."""
+    """The snapshot folder of one events topic; ``hash_key``: the deployment's (engine/config.py
+    ``hash_key``), from which the files' MAC key is derived."""
 
-    def __init__(self, root: str | Path, topic: str, keep: int = KEEP):
+    def __init__(self, root: str | Path, topic: str, *, hash_key: bytes, keep: int = KEEP):
         self.root, self.topic, self.keep = Path(root), topic, keep
+        self._key = snapshot_key(hash_key)
+        self.refused = 0   # files not loaded because of their header or MAC
+
+    def seal(self, payload: bytes) -> bytes:
+        return seal(self._key, payload)
 
     def folder(self, partition: int) -> Path:
         return self.root / self.topic / str(partition)
@@ -106,7 +157,9 @@ class Snapshots:
         return sorted((int(f.stem) for f in d.glob("*.snap") if f.stem.isdigit()), reverse=True)
 
     def write(self, partition: int, offset: int, data: bytes) -> Path:
-        """Write atomically, then keep only the ``keep`` newest (blocking: run in a thread)."""
+        """Seal ``data`` (a ``dump``), write it atomically, then keep only the ``keep`` newest
+        (blocking: run in a thread)."""
+        data = self.seal(data)
         d = self.folder(partition)
         d.mkdir(parents=True, exist_ok=True)
         path = d / f"{offset:015d}.snap"
@@ -131,9 +184,19 @@ class Snapshots:
                 continue
             path = self.folder(partition) / f"{off:015d}.snap"
             try:
-                doc = pickle.loads(path.read_bytes())
+                try:
+                    payload = unseal(self._key, path.read_bytes())
+                except SnapshotRefused as exc:
+                    self.refused += 1
+                    log.warning("snapshot %s refused, not loaded: %s; trying an older one "
+                                "(none: the partition is rebuilt from the log)", path, exc)
+                    continue
+                doc = pickle.loads(payload)
                 if doc.get("format") != FORMAT or doc.get("version") != VERSION:
                     raise ValueError(f"format {doc.get('format')!r} version {doc.get('version')!r}")
+                if (doc.get("topic"), doc.get("partition"), doc.get("offset")) != (self.topic, partition, off):
+                    raise ValueError(f"file says {doc.get('topic')}[{doc.get('partition')}]@"
+                                     f"{doc.get('offset')}, its place {self.topic}[{partition}]@{off}")
                 pipeline = build()   # fresh for each try: a failed restore leaves nothing behind
                 want = want or fingerprint(pipeline)
                 if doc["fingerprint"] != want:

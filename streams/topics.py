@@ -1,4 +1,5 @@
-"""Kafka topics: names, partitioning by 街道/乡镇 (subdistrict) code, keys and header names.
+"""Kafka topics: names, partitioning by 街道/乡镇 (subdistrict) or 区县 (district) code, keys and
+header names.
 
 Event records (网格事件, 110/12345 calls, 雪亮 video alerts) and feedback share ONE input topic,
 ``<prefix>.events``, keyed by the subdistrict code of the record's place. One topic, not one per
@@ -16,6 +17,13 @@ with one sequencer writing ``events``; see docs/kafka.md.)
 True
 >>> partition_for("629901001000", 4)   # murmur2, as the Java client's default partitioner
 0
+
+The key level (``KEY_LEVELS``) is how coarse the events key is: a case whose records come from two
+subdistricts of one district meets on one partition only when keyed by district (fewer
+cross-partition misses, fewer keys to spread over the partitions; docs/kafka.md measures both).
+
+>>> key_of("629901001002", "subdistrict"), key_of("629901001002", "district")
+('629901001000', '629901000000')
 """
 from __future__ import annotations
 
@@ -27,6 +35,10 @@ from .records import EVENT_KINDS, REGISTRY_KINDS
 
 DEFAULT_PREFIX = "yujing"
 DEFAULT_PARTITIONS = 4
+# events keyed by 区县 (6-digit district) or 街道/乡镇 (9-digit subdistrict) code; the worker does
+# not care (it follows partitions), ingest and the console's acts must agree (``--key-level``)
+KEY_LEVELS = ("district", "subdistrict")
+DEFAULT_KEY_LEVEL = "subdistrict"   # spreads load; "district" misses fewer links (docs/kafka.md)
 
 # Header names (bytes values, UTF-8). Dead letters carry why in headers and the raw record whole
 # as the value, so a reader can filter by reason without parsing the body.
@@ -117,12 +129,27 @@ def partition_for(key: str, partitions: int) -> int:
     return (_murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
+def key_of(region_code: str, level: str = "subdistrict") -> str:
+    """The events key of a region at ``level``: its 区县 (district) or 街道 (subdistrict) code."""
+    if level == "district":
+        return region_code[:6] + "000000"
+    if level == "subdistrict":
+        return subdistrict_of(region_code)
+    raise ValueError(f"key level {level!r} is not one of {', '.join(KEY_LEVELS)}")
+
+
+def event_key(rec: Any, level: str = "subdistrict") -> str | None:
+    """The partition key of an event record at ``level``: the code of its place (None if it has
+    none); an act's is its warning's region (engine/worker_acts.py: where the case is)."""
+    if getattr(rec, "kind", None) == "act":
+        return key_of(rec.region_code, level)
+    place = getattr(rec, "place", None)
+    return key_of(place.region_code, level) if place is not None else None
+
+
 def subdistrict_key(rec: Any) -> str | None:
     """The partition key of an event record: the 街道/乡镇 code of its place (None if it has none)."""
-    if getattr(rec, "kind", None) == "act":   # a centre's act goes where its warning's case is (engine/worker_acts.py)
-        return subdistrict_of(rec.region_code)
-    place = getattr(rec, "place", None)
-    return subdistrict_of(place.region_code) if place is not None else None
+    return event_key(rec, "subdistrict")
 
 
 def registry_key(rec: Any) -> str:

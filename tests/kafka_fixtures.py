@@ -82,25 +82,27 @@ def worker_process(bootstrap: str, prefix: str, data_dir, log_path, *extra: str)
         log.close()
 
 
-def reference(lines: list[str], data_dir, partitions: int = 4) -> tuple[list[tuple], set[str]]:
+def reference(lines: list[str], data_dir, partitions: int = 4,
+              key_level: str | None = None) -> tuple[list[tuple], set[str]]:
     """The in-process reference of an uninterrupted run: one ``Pipeline`` per partition over the
-    same records (registries first). (warnings as (id, version, level, score, case), record ids)."""
+    same records (registries first), split as ``yujing ingest`` splits them at ``key_level``
+    (default: ingest's). (warnings as (id, version, level, score, case), record ids)."""
     from engine.app import build_pipeline
     from engine.config import load_settings
+    from engine.kafka_ingest import Router
     from streams.sources import decode_lines
-    from streams.topics import partition_for, route, subdistrict_key
+    from streams.topics import DEFAULT_KEY_LEVEL, route
     items = list(decode_lines(lines, source="ref"))
     settings = load_settings(data_dir=data_dir)
     registry = [i for i in items if i.record is not None and route(i.record) == "registries"]
     by_part: dict[int, list] = {}
-    where: dict[str, str] = {}
+    router = Router(partitions, key_level or DEFAULT_KEY_LEVEL)
     for it in items:
         rec = it.record
         if rec is None or route(rec) == "registries":
             continue
-        sub = subdistrict_key(rec) or where.get(getattr(rec, "record_id", None) or "")
-        where[rec.id] = sub
-        by_part.setdefault(partition_for(sub, partitions), []).append(it)
+        for p in router.target(rec)[1]:
+            by_part.setdefault(p, []).append(it)
     warnings, records = [], {i.record.id for i in registry}
     for items_p in by_part.values():
         p = build_pipeline(settings)

@@ -4,10 +4,12 @@
 The console reads the store the worker wrote and pushes the warnings topic; the centre's acts go
 as act records through the events topic to the worker that owns the case, and the console answers
 with the worker's result. A restarted worker rebuilds its state from the log, acts included: the
-closed warning stays closed.
+closed warning stays closed. With login on (engine/gate.py): a 社区 duty officer sees his 社区's
+warnings only, his act is applied by the worker in his name, another 社区's warning is 404.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -34,15 +36,17 @@ LATER = [call("g", 60, "对方又来砸门,扬言同归于尽")]   # the same ca
 
 
 @contextmanager
-def console_process(bootstrap: str, prefix: str, data_dir, store_url: str, log_path):
-    """``yujing console`` on a free port (login off: the local operator acts); yields its URL."""
+def console_process(bootstrap: str, prefix: str, data_dir, store_url: str, log_path, auth: bool = False):
+    """``yujing console`` on a free port (login off unless ``auth``: the local operator acts);
+    yields its URL."""
     port = free_port()
     log = open(log_path, "w")
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli_kafka", "console", "--bootstrap", bootstrap,
                              "--topic-prefix", prefix, "--data-dir", str(data_dir), "--store", store_url,
                              "--port", str(port)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "YUJING_AUTH": "false"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                 "YUJING_AUTH": "true" if auth else "false"})
     base = f"http://127.0.0.1:{port}"
 
     def up():
@@ -155,3 +159,48 @@ def test_console_acts_go_through_the_worker_and_survive_its_rebuild(kafka_broker
                 "the rebuilt worker resurrected a closed warning"
     print(f"act round trips through the worker: refused {t_refused * 1000:.0f} ms, "
           f"close {t_closed * 1000:.0f} ms")
+
+
+def test_console_with_login_acts_in_the_officers_name_within_his_region(kafka_broker, kafka_topics,
+                                                                         clickhouse_server, fresh_db, tmp_path):
+    from .test_auth_e2e import A, B, PW, add_user, city
+    bootstrap, url = kafka_broker.bootstrap, clickhouse_server.url(fresh_db)
+    cdata, logs = tmp_path / "console", [tmp_path / "console.log", tmp_path / "w.log"]
+    add_user(cdata, "wang", "王值班", "duty", A)              # 社区 A's duty officer
+    add_user(cdata, "zhao", "赵主任", "leader", A[:9] + "000")  # the 街道 over A and B
+    yujing_kafka("ingest", str(city(tmp_path)), "--bootstrap", bootstrap,
+                 "--topic-prefix", kafka_topics.prefix, "--quiet")
+    with console_process(bootstrap, kafka_topics.prefix, cdata, url, logs[0], auth=True) as (base, con), \
+            worker_process(bootstrap, kafka_topics.prefix, tmp_path / "w", logs[1], "--store", url) as wk:
+        assert httpx.get(base + "/api/warnings").status_code == 401
+        wang, zhao = (httpx.Client(base_url=base, timeout=30) for _ in range(2))
+        for c, login in ((wang, "wang"), (zhao, "zhao")):
+            assert c.post("/api/login", json={"login": login, "password": PW}).status_code == 200
+        both = wait_until(lambda: (lambda rows: rows if {r["region_code"] for r in rows} == {A, B} else None)(
+            zhao.get("/api/warnings").json()), 90, "warnings in both 社区", wk, con, logs=logs)
+        wa = next(r for r in both if r["region_code"] == A)
+        wb = next(r for r in both if r["region_code"] == B)
+        assert [r["id"] for r in wang.get("/api/warnings").json()] == [wa["id"]]
+
+        seen = wa["version"]
+        for _ in range(5):   # the worker may still be adding evidence: take its version
+            r = wang.post(f"/api/warnings/{wa['id']}/ack", json={"by": "冒名", "version": seen})
+            if r.status_code != 409:
+                break
+            seen = r.json()["version"]
+        assert r.status_code == 200, r.text
+        assert r.json()["audit"]["by"] == "王值班(wang)", "the act is in the logged-in user's name"
+        assert r.json()["warning"]["state"] == "acknowledged"
+
+        # the other 社区's warning does not exist for him: read and act
+        assert wang.get(f"/api/warnings/{wb['id']}").status_code == 404
+        assert wang.post(f"/api/warnings/{wb['id']}/ack", json={"version": wb["version"]}).status_code == 404
+        assert zhao.get(f"/api/warnings/{wb['id']}").json()["versions"][-1]["state"] == "new"
+
+    # the worker wrote the audit row, in his name; the console never published an act for B
+    with ServerStore(url) as s:
+        rows = s.query(f"SELECT warning_id, action, by FROM {fresh_db}.audit FINAL WHERE action = 'ack'")
+    assert rows == [{"warning_id": wa["id"], "action": "ack", "by": "王值班(wang)"}]
+    acts = [json.loads(m.value) for m in read_all(bootstrap, kafka_topics.events)[kafka_topics.events]
+            if headers_of(m).get("yujing-kind") == "act"]
+    assert [(a["warning_id"], a["by"]) for a in acts] == [(wa["id"], "王值班(wang)")]

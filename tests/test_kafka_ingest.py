@@ -11,7 +11,8 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from streams.codec import decode
 from streams.simulate import SimConfig, generate, truth
 from streams.topics import (
-    H_FIELD, H_KIND, H_LINE, H_REASON, H_STAGE, H_SUBDISTRICT, partition_for, subdistrict_of,
+    DEFAULT_KEY_LEVEL, H_FIELD, H_KIND, H_LINE, H_REASON, H_STAGE, H_SUBDISTRICT, KEY_LEVELS, key_of,
+    partition_for, subdistrict_of,
 )
 
 from .kafka_fixtures import headers_of, read_all, yujing_kafka
@@ -37,11 +38,14 @@ def test_topics_create_is_idempotent(kafka_broker):
         admin.close()
 
 
-def test_ingest_routes_every_record_and_dead_letters_rejects(kafka_broker, kafka_topics, tmp_path):
+@pytest.mark.parametrize("level", KEY_LEVELS)
+def test_ingest_routes_every_record_and_dead_letters_rejects(kafka_broker, kafka_topics, tmp_path, level):
     path = tmp_path / "city.jsonl"
     path.write_text("\n".join(generate(CITY)) + "\n", encoding="utf-8")
+    flag = [] if level == DEFAULT_KEY_LEVEL else ["--key-level", level]   # the default: no flag
     summary = yujing_kafka("ingest", str(path), "--bootstrap", kafka_broker.bootstrap,
-                           "--topic-prefix", kafka_topics.prefix, "--quiet")
+                           "--topic-prefix", kafka_topics.prefix, "--quiet", *flag)
+    assert summary["key_level"] == level
     got = read_all(kafka_broker.bootstrap, kafka_topics.events, kafka_topics.registries,
                    kafka_topics.dead_letters)
 
@@ -60,7 +64,7 @@ def test_ingest_routes_every_record_and_dead_letters_rejects(kafka_broker, kafka
     want_reg = {f"{r.kind}:{r.id}" for r in good.values() if r.kind in ("grid", "key_person", "camera", "site")}
     assert set(reg) == want_reg
 
-    # events: every event and feedback record on the partition of its subdistrict
+    # events: every event and feedback record on the partition of its district/subdistrict
     part_of_sub: dict[str, set[int]] = defaultdict(set)
     seen = Counter()
     for m in got[kafka_topics.events]:
@@ -70,16 +74,17 @@ def test_ingest_routes_every_record_and_dead_letters_rejects(kafka_broker, kafka
         seen[body["id"]] += 1
         place = body.get("place")
         if place:
-            sub = subdistrict_of(place["region_code"])
-            assert m.key.decode() == sub == h[H_SUBDISTRICT]
-            assert m.partition == partition_for(sub, 4)
-            part_of_sub[sub].add(m.partition)
+            key = key_of(place["region_code"], level)
+            assert len(key) == 12 and key.endswith("000000" if level == "district" else "000")
+            assert m.key.decode() == key and h[H_SUBDISTRICT] == subdistrict_of(place["region_code"])
+            assert m.partition == partition_for(key, 4)
+            part_of_sub[key].add(m.partition)
         else:  # feedback follows the record it names
             assert body["kind"] == "feedback"
             target = next(x for x in got[kafka_topics.events] if json.loads(x.value)["id"] == body["record_id"])
             assert m.partition == target.partition
-    assert all(len(p) == 1 for p in part_of_sub.values()), "a subdistrict spans partitions"
-    assert len(part_of_sub) >= 2, "the city should span several subdistricts"
+    assert all(len(p) == 1 for p in part_of_sub.values()), f"a {level} spans partitions"
+    assert len(part_of_sub) >= 2, f"the city should span several {level} codes"
     events = [r for r in good.values() if r.kind not in ("grid", "key_person", "camera", "site")]
     assert set(seen) == {r.id for r in events}
     # duplicates in the file are published as they came (the worker skips them by id)
