@@ -150,7 +150,8 @@ class Feedback(Record):
 class ActRecord(Record):
     """An act of the centre on a warning (签收 ack, 分流 dispatch, 处置 handling, 办结 close) as a
     record of the events topic: in Kafka mode the console publishes it, keyed as events are (the
-    街道 or 区县 of the warning's region, ``streams.topics`` key level), and the worker owning that partition applies it (engine/worker_acts.py), so
+    街道 or 区县 of the warning's region, ``streams.topics`` key level), and the worker owning
+    that partition applies it (engine/worker_acts.py), so
     the act is in the log and a rebuild from the log reproduces the warning's state. ``id`` is
     the act's id (the console matches the worker's answer by it); ``occurred_at`` is when the
     user acted (the new version's time, the same on every replay); ``version`` the version the
