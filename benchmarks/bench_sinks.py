@@ -15,6 +15,9 @@ and the sink insert take turns batch by batch, so a busy machine hurts both alik
 - sink_rows_per_s_server_bodies_given: the same writes with ``StoreBatch.bodies`` filled, the
   records' JSON as a Kafka worker receives it from ``yujing ingest`` (no engine passes it yet);
 - build_rows_per_s: the column building alone (``block_of``), no I/O: where the rest goes;
+- body_rows_per_s: of that, the records' JSON bodies alone (pydantic's serializer, ``_body``):
+  the floor of the sink's own work unless bodies are given; when it is below the raw insert
+  rate the sink cannot reach half the raw rate however cheap the rest is;
 - raw_insert_rows_per_s_chdb / sink_rows_per_s_chdb: the same on the embedded chDB store
   (raw: ready Arrow tables through ``INSERT ... SELECT FROM Python(tbl)``; sink:
   ``ChdbStore.write`` of the same ``StoreBatch`` objects).
@@ -23,6 +26,7 @@ Writes benchmarks/results/sinks.json.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -41,7 +45,7 @@ from benchmarks.common import save  # noqa: E402
 from sinks import schema  # noqa: E402
 from sinks.chdb_store import ARROW_SCHEMAS, ChdbStore, _epoch_ms  # noqa: E402
 from sinks.clickhouse_server import ServerStore, block_of  # noqa: E402
-from sinks.store import StoreBatch, record_columns  # noqa: E402
+from sinks.store import StoreBatch, _body, record_columns  # noqa: E402
 from streams.codec import encode  # noqa: E402
 from streams.records import TZ, GridEvent  # noqa: E402
 
@@ -174,11 +178,14 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]  # neighbours' load moves every figure: say how busy it was
     recs = make_records(args.rows)
     batches = chunks(recs, args.batch)
     build = statistics.median(rate(args.rows, lambda: [block_of(StoreBatch(records=b))
                                                        for b in batches])
                               for _ in range(args.reps))
+    body = statistics.median(rate(args.rows, lambda: [[_body(r) for r in b] for b in batches])
+                             for _ in range(args.reps))
     with tempfile.TemporaryDirectory(prefix="bench-sinks-") as tmp:
         srv = bench_server(tmp, batches, args.rows, args.reps)
         emb = bench_chdb(tmp, batches, args.rows, args.reps)
@@ -194,9 +201,11 @@ def main() -> int:
         "sink_vs_raw_server": round(sink / raw, 2),
         "sink_rows_per_s_server_bodies_given": round(med(srv["given"])),
         "build_rows_per_s": round(build),
+        "body_rows_per_s": round(body),
         "raw_insert_rows_per_s_chdb": round(raw_c),
         "sink_rows_per_s_chdb": round(sink_c),
         "sink_vs_raw_chdb": round(sink_c / raw_c, 2),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "runs": {"raw_server": [round(x) for x in srv["raw"]],
                  "sink_server": [round(x) for x in srv["sink"]],
                  "sink_server_bodies_given": [round(x) for x in srv["given"]],

@@ -173,11 +173,11 @@ class ChdbStore(StoreReads):
     def write(self, batch: StoreBatch) -> None:
         with self._lock:
             if batch.records:
-                self._insert("records", record_columns(batch.records, batch.record_cases,
-                                                       batch.bodies))
-                fb = [r for r in batch.records if r.kind == "feedback"]
-                if fb:
-                    self._insert("feedback", feedback_columns(fb))
+                cols = record_columns(batch.records, batch.record_cases, batch.bodies)
+                self._insert("records", cols)
+                if "feedback" in cols["kind"]:
+                    self._insert("feedback", feedback_columns(
+                        [r for r in batch.records if r.kind == "feedback"]))
             if batch.signals:
                 self._insert("signals", signal_columns(batch.signals))
             if batch.warnings:

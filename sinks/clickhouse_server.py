@@ -66,10 +66,10 @@ def block_of(batch: StoreBatch) -> Block:
         out[name] = cols
 
     if batch.records:
-        add("records", record_columns(batch.records, batch.record_cases, batch.bodies))
-        fb = [r for r in batch.records if r.kind == "feedback"]
-        if fb:
-            add("feedback", feedback_columns(fb))
+        cols = record_columns(batch.records, batch.record_cases, batch.bodies)
+        add("records", cols)
+        if "feedback" in cols["kind"]:
+            add("feedback", feedback_columns([r for r in batch.records if r.kind == "feedback"]))
     if batch.signals:
         add("signals", signal_columns(batch.signals))
     if batch.warnings:
