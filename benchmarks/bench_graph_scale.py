@@ -4,13 +4,18 @@ households, sites and cases at realistic fan-outs, fed as records through the re
 
     .venv/bin/python -m benchmarks.bench_graph_scale build  --people 1000000   # build + snapshot
     .venv/bin/python -m benchmarks.bench_graph_scale stream --days 90 --retention 30
+    .venv/bin/python -m benchmarks.bench_graph_scale build --people 1000000 --dump /tmp/g1m.bin
+    .venv/bin/python -m benchmarks.bench_graph_scale restore --snapshot /tmp/g1m.bin
 
 ``build``: one graph of about ``--people`` people over 30 days (retention longer than that, so
 nothing is pruned): build time, records/s, RSS growth, bytes per person / node / edge, feature
 query p50/p99, binary snapshot size, dump and restore time, and that the restored graph gives
 the same features.  ``stream``: a steady city over ``--days`` with ``--retention`` pruning;
 RSS, nodes and edges every 10 simulated days (flat after the retention once it is full).
-Results are merged into ``benchmarks/results/graph.json`` under ``scale_build`` / ``scale_stream``.
+``restore``: ``GraphDetector.from_bytes`` of a saved binary snapshot in a fresh process (the way a
+restarted worker does it: no second graph in memory), wall and CPU time.
+Results are merged into ``benchmarks/results/graph.json`` under ``scale_build`` / ``scale_stream``
+/ ``scale_restore``.
 
 Fan-outs (per case): 1 party 30 %, 2 parties 50 %, 3 parties 20 %; parties drawn 75 % from the
 whole population and 25 % from a frequent 5 % (repeat pairs, busy people); the place is the
@@ -172,6 +177,20 @@ def query_latency(d: GraphDetector, cases: list[str]) -> tuple[float, float]:
     return round(statistics.median(lat), 4), round(lat[int(0.99 * (len(lat) - 1))], 4)
 
 
+def restore(path: str) -> dict:
+    blob = open(path, "rb").read()
+    r = GraphDetector(H)
+    t, c = time.perf_counter(), time.process_time()
+    r.from_bytes(blob)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    st = r.graph.stats()
+    return {"snapshot_bytes": len(blob), "people_in_graph": len(r.graph._ids["person"]), **st,
+            "restore_s": round(wall, 2), "restore_cpu_s": round(cpu, 2), "rss_bytes": rss()}
+
+
+DUMP: list[str] = []   # --dump FILE: where build saves its binary snapshot
+
+
 def build(people: int, days: int = 30) -> dict:
     pool = int(people * 1.3)            # not everyone in the pool gets a case in 30 days
     cases_per_day = round(people * 1.2 / days)
@@ -188,6 +207,9 @@ def build(people: int, days: int = 30) -> dict:
     t = time.perf_counter()
     blob = d.to_bytes()
     dump_s = time.perf_counter() - t
+    if DUMP:
+        with open(DUMP[0], "wb") as f:
+            f.write(blob)
     r = GraphDetector(H)
     t = time.perf_counter()
     r.from_bytes(blob)
@@ -255,13 +277,21 @@ def merge(key: str, value: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=("build", "stream"))
+    ap.add_argument("mode", choices=("build", "stream", "restore"))
     ap.add_argument("--people", type=int, default=1_000_000)
     ap.add_argument("--days", type=int, default=None)
     ap.add_argument("--retention", type=int, default=30)
     ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--dump", default=None, help="build: save the binary snapshot here")
+    ap.add_argument("--snapshot", default=None, help="restore: the binary snapshot to load")
     a = ap.parse_args()
-    if a.mode == "build":
+    if a.dump:
+        DUMP.append(a.dump)
+    if a.mode == "restore":
+        if not a.snapshot:
+            ap.error("restore needs --snapshot FILE (written by build --dump)")
+        out = restore(a.snapshot)
+    elif a.mode == "build":
         out = build(a.people, a.days or 30)
     else:
         out = stream(a.people, a.days or 90, a.retention)
@@ -269,7 +299,7 @@ def main() -> None:
         out["load_average"] = f.read().split()[:3]
     print(json.dumps(out, ensure_ascii=False, indent=2))
     if not a.no_save:
-        merge("scale_build" if a.mode == "build" else "scale_stream", out)
+        merge({"build": "scale_build", "stream": "scale_stream", "restore": "scale_restore"}[a.mode], out)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from time import perf_counter
 from typing import Any, Sequence
 
+from graph.cases import CaseMerge
 from graph.linker import CaseLinker
 from graph.places import KEEP_S, PlaceFeatures, Places
 from streams.codec import Reject
@@ -38,6 +39,7 @@ class Outputs:
     late: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)   # accepted records per kind
     merged: dict[str, str] = field(default_factory=dict)    # merged case id -> surviving case id
+    merges: list[CaseMerge] = field(default_factory=list)   # the same, as stored (case_merges)
     detector_seconds: dict[str, float] = field(default_factory=dict)  # detector class -> time
 
 
@@ -169,6 +171,7 @@ class Pipeline:
             case = res.case
             for gone in res.merged:  # evidence joined two cases: the older id survives
                 out.merged[gone] = case.case_id
+                out.merges.append(CaseMerge(gone, case.case_id, at, res.via))
                 w = self.book.merge(gone, case.case_id, at)
                 if w is not None:
                     out.warnings.append(w)

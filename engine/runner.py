@@ -228,6 +228,7 @@ class Runner:
             merged.warnings += out.warnings
             merged.rejects += out.rejects
             merged.case_of.update(out.case_of)
+            merged.merges += out.merges
         await self._store(merged)
         if self.dead_letters is not None and merged.rejects:
             self.dead_letters.extend(merged.rejects)
@@ -240,7 +241,8 @@ class Runner:
 
     async def _store(self, out: Outputs, audit: list[AuditEntry] | None = None) -> None:
         sb = StoreBatch(records=out.records, signals=out.signals, warnings=out.warnings,
-                        rejects=out.rejects, record_cases=out.case_of, audit=audit or [])
+                        rejects=out.rejects, record_cases=out.case_of, audit=audit or [],
+                        merged=out.merges)
         delay = 0.5
         while True:
             try:

@@ -133,9 +133,11 @@ def make_app(store: Store, hub: SseHub, metrics: Metrics, status: Callable[[], d
                 out["suggested_units"] = desk.policy.suggest(latest.get("dispute_kind"))
         out["sla"] = ww.sla_view(desk, latest, audit)
         if request.query_params.get("full") == "1":
-            of_case = await asyncio.to_thread(store.record_ids_of_case, latest["case_id"], ww.MAX_RECORDS)
+            mv = await asyncio.to_thread(ww.read_merges, store, latest["case_id"], wid)
+            of_case = await asyncio.to_thread(ww.records_of_cases, store, mv["cases"])
             raw = await asyncio.to_thread(store.get_records, ww.record_ids(rows, of_case))
-            signals = await asyncio.to_thread(store.signals_of_case, latest["case_id"])
+            signals = await asyncio.to_thread(ww.signals_of_cases, store, mv["cases"])
+            out["merges"] = mv
             shown = present_records(request, raw, warning_id=wid)
             out["timeline"] = ww.timeline(shown, signals)
             out["graph"] = ww.case_graph(latest["case_id"], raw, signals)

@@ -154,6 +154,45 @@ def record_ids(versions: list[dict], of_case: list[str] = ()) -> list[str]:
     return list(out)[:MAX_RECORDS]
 
 
+def merge_view(case_id: str, merges: list[dict], warnings: list[dict], wid: str) -> dict[str, Any]:
+    """合并记录 of a warning's case from the store's ``case_merges`` rows around it (``gone``,
+    ``into``, ``at``, ``why``: the linker's reason, evidence kinds only, no personal data):
+    ``survivor`` (the case everything now lives under), ``cases`` (the survivor and every case
+    merged into it: the timeline reads all their records), ``lines`` (Chinese, oldest first)
+    and, when this warning's case merged away, ``merged_into``: the survivor and its warning.
+
+    >>> from datetime import datetime
+    >>> m = [{"gone": "C-b", "into": "C-a", "at": datetime(2026, 5, 1, 9, 30), "why": "记录 r2 同时关联两案"}]
+    >>> v = merge_view("C-b", m, [{"id": "W-a", "case_id": "C-a", "state": "new"}], "W-b")
+    >>> v["survivor"], v["cases"], v["merged_into"]
+    ('C-a', ['C-a', 'C-b'], {'case_id': 'C-a', 'warning_id': 'W-a'})
+    >>> v["lines"][0]["text"]
+    '案件 C-b 于 2026-05-01 09:30 并入案件 C-a:记录 r2 同时关联两案'
+    """
+    into = {r["gone"]: r["into"] for r in merges}
+    survivor, hops = case_id, 0
+    while survivor in into and hops < 100:
+        survivor, hops = into[survivor], hops + 1
+    cases = [survivor]
+    for c in sorted({r["gone"] for r in merges} | {r["into"] for r in merges} | {case_id}):
+        top, hops = c, 0
+        while top in into and hops < 100:
+            top, hops = into[top], hops + 1
+        if top == survivor and c != survivor:
+            cases.append(c)
+    lines = []
+    for r in merges:
+        at = r["at"].strftime("%Y-%m-%d %H:%M") if isinstance(r["at"], datetime) else str(r["at"])
+        lines.append({"gone": r["gone"], "into": r["into"], "at": _iso(r["at"]), "why": r["why"],
+                      "text": f"案件 {r['gone']} 于 {at} 并入案件 {r['into']}:{r['why']}"})
+    out: dict[str, Any] = {"survivor": survivor, "cases": cases, "lines": lines}
+    if survivor != case_id:
+        others = [w for w in warnings if w["id"] != wid]
+        best = sorted(others, key=lambda w: (w["case_id"] != survivor, w.get("state") == "closed", w["id"]))
+        out["merged_into"] = {"case_id": survivor, "warning_id": best[0]["id"] if best else None}
+    return out
+
+
 def sla_view(desk, latest: dict, audit: list[dict]) -> dict[str, Any]:
     """The 签收 clock of engine/lifecycle.py (``SlaScheduler``, wall clock, held in memory):
     ``status`` is running (``left_s`` seconds to 督办), breached, stopped (signed for) or none."""
@@ -174,3 +213,29 @@ def sla_view(desk, latest: dict, audit: list[dict]) -> dict[str, Any]:
             out.update(status="running", left_s=round(due - time.time(), 1),
                        due_at=datetime.fromtimestamp(due, TZ).isoformat(timespec="seconds"))
     return out
+
+
+# ---- the store reads of a merged case (sync: the web layer runs them in a thread) ------------
+
+def read_merges(store, case_id: str, wid: str) -> dict[str, Any]:
+    """``merge_view`` of ``case_id`` read from the store (a store without ``case_merges``
+    reads, e.g. a test double, gives the case alone)."""
+    if not hasattr(store, "case_merges"):
+        return merge_view(case_id, [], [], wid)
+    merges = store.case_merges(case_id)
+    if not merges:
+        return merge_view(case_id, [], [], wid)
+    ids = sorted({r["gone"] for r in merges} | {r["into"] for r in merges})
+    return merge_view(case_id, merges, store.warnings_of_cases(ids), wid)
+
+
+def records_of_cases(store, cases: list[str]) -> list[str]:
+    """The newest records of each case (the survivor first), ``MAX_RECORDS`` in all."""
+    out: list[str] = []
+    for c in cases:
+        out += store.record_ids_of_case(c, MAX_RECORDS)
+    return out[:MAX_RECORDS]
+
+
+def signals_of_cases(store, cases: list[str]) -> list[dict]:
+    return [s for c in cases for s in store.signals_of_case(c)]

@@ -229,6 +229,7 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
             sb.rejects += out.rejects
             sb.record_cases.update(out.case_of)
             sb.audit += out.audit
+            sb.merged += out.merges
         await store_write(store, sb, engine)
         t1 = time.perf_counter()
         sec["store"] += t1 - t

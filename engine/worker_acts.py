@@ -73,6 +73,7 @@ class ActOutputs(Outputs):
 def merge(into: Outputs, out: Outputs) -> None:
     into.records += out.records
     into.case_of.update(out.case_of)
+    into.merges += out.merges
     into.signals += out.signals
     into.warnings += out.warnings
     into.rejects += out.rejects

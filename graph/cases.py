@@ -72,6 +72,29 @@ class LinkResult:
     people: set[str]               # keyed hashes of the people this record names
     new_people: set[str]           # ... of those the case had not seen before
     merged: list[str] = field(default_factory=list)  # case ids merged into ``case`` just now
+    via: str = ""                  # why they merged (Chinese, no personal data: ``merge_reason``)
+
+
+@dataclass(slots=True)
+class CaseMerge:
+    """One merge as stored (``case_merges``): case ``gone`` merged into ``into`` at event time
+    ``at``; ``why`` is the linker's reason in Chinese, evidence kinds only (no names, phones or
+    ID numbers)."""
+
+    gone: str
+    into: str
+    at: datetime
+    why: str
+
+
+def merge_reason(record_id: str, labels: Iterable[str]) -> str:
+    """The linker's reason for a merge: which record matched both cases, and by what.
+
+    >>> merge_reason("r-9", {"电话", "地址"})
+    '记录 r-9 同时关联两案(依据:地址+电话),两案合并'
+    """
+    got = "+".join(sorted(labels)) or "共同当事人"
+    return f"记录 {record_id} 同时关联两案(依据:{got}),两案合并"
 
 
 def why(cases: Iterable[Case], record_a: str, record_b: str) -> str | None:

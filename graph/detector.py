@@ -25,6 +25,7 @@ from streams.privacy import Hasher, mask_name, mask_phone
 from streams.records import Signal
 
 from . import features as F
+from .memory import give_back
 from . import patterns as P
 from .normalize import normalise_address
 from .store import DAY, TypedGraph, check_version
@@ -151,6 +152,7 @@ class GraphDetector:
         for table in (self.key_persons, self.escalated, self.fired):
             for n in [n for n in table if n not in alive]:
                 del table[n]
+        give_back()   # the day's pruned arrays and dict tables: back to the OS, not kept by malloc
         return []
 
     # -- queries --------------------------------------------------------------------------------

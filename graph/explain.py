@@ -57,10 +57,16 @@ def render(info: dict[str, Any]) -> str:
         lines.append(f"  —{e['edge']}— {_KIND_WORD.get(e['kind'], e['kind'])} {e['node']}"
                      f" (出现{e['count']}次)")
     lines.append("图特征: " + ", ".join(f"{k}={v}" for k, v in info["features"].items()))
+    if info.get("note"):
+        lines.append(info["note"])
     lines.append("路径:" if info["paths"] else "路径: 无")
     for p in info["paths"]:
         chain = "".join(f"{s['node']}" if "node" in s else f" —{s['edge']}— " for s in p["path"])
         lines.append(f"  [{p['rule_id']}] {p['reason']}\n    {chain}")
+    if "merges" in info:
+        lines.append("合并记录:" if info["merges"] else "合并记录: 无")
+        for m in info["merges"]:
+            lines.append(f"  {m['at'][:16].replace('T', ' ')} 案件 {m['gone']} 并入案件 {m['into']}:{m['why']}")
     return "\n".join(lines)
 
 

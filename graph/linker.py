@@ -38,7 +38,7 @@ from streams.detect import CaseEntry
 from streams.ident import subdistrict_of
 from streams.privacy import Hasher
 
-from .cases import MAX_EVIDENCE, MAX_NAMES, Case, LinkResult, why
+from .cases import MAX_EVIDENCE, MAX_NAMES, Case, LinkResult, merge_reason, why
 from .entities import NameSigner, PersonRef, people_of, similar
 from .normalize import normalise_address
 
@@ -208,6 +208,7 @@ class CaseLinker:
             case = self._new_case(rec)
         gone = []
         via = f"经记录 {rec.id}({'+'.join(sorted(labels))})合并"
+        reason = merge_reason(rec.id, labels) if merged else ""
         for m in merged:
             keep = self._merge(case, m, via)
             gone.append(m.case_id if keep is case else case.case_id)
@@ -216,7 +217,7 @@ class CaseLinker:
         pkeys = {p.person_key for p in people if p.person_key}
         new_people = pkeys - case.party_keys
         case.party_keys.update(pkeys)
-        return LinkResult(case, created, sorted(labels), pkeys, new_people, gone)
+        return LinkResult(case, created, sorted(labels), pkeys, new_people, gone, reason)
 
     def _add(self, case: Case, rec: Any, entry: CaseEntry, people: list[PersonRef], ad: str | None,
              dn: str | None, dispute_kind: str | None, labels: set[str]) -> None:

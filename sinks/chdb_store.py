@@ -22,7 +22,7 @@ from . import schema
 from .schema import DB
 from .reads import StoreReads
 from .store import (
-    StoreBatch, audit_columns, feedback_columns, record_columns, reject_columns, signal_columns,
+    StoreBatch, audit_columns, merge_columns, feedback_columns, record_columns, reject_columns, signal_columns,
     warning_columns,
 )
 
@@ -52,6 +52,7 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
                         ("version", pa.uint32()), ("action", _S), ("from_state", _S),
                         ("to_state", _S), ("by", _S), ("unit", _S), ("outcome", _S),
                         ("note", _S)]),
+    "case_merges": pa.schema([("gone", _S), ("into", _S), ("at", _TS), ("why", _S)]),
 }
 
 def _epoch_ms(values: list[datetime]) -> pa.Array:
@@ -186,6 +187,8 @@ class ChdbStore(StoreReads):
                 self._insert("rejects", reject_columns(batch.rejects))
             if batch.audit:
                 self._insert("audit", audit_columns(batch.audit))
+            if batch.merged:
+                self._insert("case_merges", merge_columns(batch.merged))
 
     def flush(self) -> None:
         """Nothing to do: each chDB insert is written as a part before ``write`` returns."""

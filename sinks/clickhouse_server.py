@@ -34,7 +34,7 @@ from . import schema
 from .reads import StoreReads
 from .spool import DEFAULT_MAX_BYTES, Spool
 from .store import (
-    StoreBatch, audit_columns, feedback_columns, record_columns, reject_columns, signal_columns,
+    StoreBatch, audit_columns, merge_columns, feedback_columns, record_columns, reject_columns, signal_columns,
     warning_columns,
 )
 from .writer import Block, Delivery
@@ -78,6 +78,8 @@ def block_of(batch: StoreBatch) -> Block:
         add("rejects", reject_columns(batch.rejects))
     if batch.audit:
         add("audit", audit_columns(batch.audit))
+    if batch.merged:
+        add("case_merges", merge_columns(batch.merged))
     return out
 
 

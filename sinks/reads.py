@@ -158,6 +158,32 @@ class StoreReads:
                           f" LIMIT {{n:UInt32}}", {"c": case_id, "n": max(0, int(limit))})
         return [r["id"] for r in rows]
 
+    def case_merges(self, case_id: str) -> list[dict]:
+        """Every merge joined to ``case_id`` either way, transitively (``case_merges``: gone,
+        into, at, why), oldest first: the survivor is the ``into`` no row merges away."""
+        seen, todo, rows = {case_id}, [case_id], {}
+        while todo and len(seen) < 200:
+            found = self.query(f"SELECT gone, `into`, at, why FROM {self.db}.case_merges FINAL"
+                               f" WHERE gone IN {{ids:Array(String)}} OR `into` IN {{ids:Array(String)}}",
+                               {"ids": self._ids_param(todo)})
+            todo = []
+            for r in found:
+                rows[(r["gone"], r["into"])] = r
+                for c in (r["gone"], r["into"]):
+                    if c not in seen:
+                        seen.add(c)
+                        todo.append(c)
+        return sorted(rows.values(), key=lambda r: (r["at"], r["gone"]))
+
+    def warnings_of_cases(self, case_ids: Sequence[str]) -> list[dict]:
+        """The latest version of each warning on these cases (id, case_id, state, level)."""
+        if not case_ids:
+            return []
+        return self.query(f"SELECT id, case_id, state, level, version FROM {self.db}.warnings"
+                          f" WHERE case_id IN {{ids:Array(String)}}"
+                          f" ORDER BY id, version DESC LIMIT 1 BY id",
+                          {"ids": self._ids_param(case_ids)})
+
     def newest_signal_at(self) -> Any:
         """The event time of the newest signal (None when there is none)."""
         rows = self.query(f"SELECT count() AS n, max(at) AS t FROM {self.db}.signals")

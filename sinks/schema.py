@@ -251,10 +251,21 @@ DASHBOARD_READS = {
                        " GROUP BY day, rule_id, detector ORDER BY day, rule_id, detector",
 }
 
+# v4: case merges (graph/linker.py): case ``gone`` merged into ``into`` at event time ``at``, and
+# why (the linker's reason in Chinese, evidence kinds only: no names, phones or ID numbers). The
+# warning page follows them both ways: the survivor's timeline takes the merged case's records,
+# and the merged case's warning leads to the survivor. One row per merge, deterministic key.
+_V4 = (
+    Table("case_merges", (
+        Col("gone", S), Col("into", S), Col("at", TIME), Col("why", S),
+    ), "ReplacingMergeTree ORDER BY (gone, into)"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "records, signals, warnings, feedback, rejects", _V1),
     Migration(2, "audit", _V2),
     Migration(3, "dashboard views: warnings per region, level and hour; rule hits per day", _V3),
+    Migration(4, "case_merges", _V4),
 )
 LATEST = MIGRATIONS[-1].version
 SCHEMA_VERSION_DDL = render(SCHEMA_VERSION, MODERN)[0]  # kept for callers of the old name

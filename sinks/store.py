@@ -60,10 +60,11 @@ class StoreBatch:
     record_cases: dict[str, str] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
     bodies: dict[str, str | bytes] = field(default_factory=dict)
+    merged: list[Any] = field(default_factory=list)  # graph.cases.CaseMerge: gone, into, at, why
 
     def __len__(self) -> int:
         return (len(self.records) + len(self.signals) + len(self.warnings) + len(self.rejects)
-                + len(self.audit))
+                + len(self.audit) + len(self.merged))
 
 
 @runtime_checkable
@@ -227,6 +228,12 @@ def audit_columns(items: Sequence[AuditEntry]) -> dict[str, list]:
         "outcome": [a.outcome for a in items],
         "note": [a.note for a in items],
     }
+
+
+def merge_columns(items: Sequence[Any]) -> dict[str, list]:
+    """Columns of ``case_merges`` (``why`` arrives masked: evidence kinds only)."""
+    return {"gone": [m.gone for m in items], "into": [m.into for m in items],
+            "at": [m.at for m in items], "why": [m.why for m in items]}
 
 
 def reject_columns(items: Sequence[Reject]) -> dict[str, list]:

@@ -179,6 +179,7 @@ def merge(batches: Sequence[StoreBatch]) -> StoreBatch:
         out.warnings += b.warnings
         out.rejects += b.rejects
         out.audit += b.audit
+        out.merged += b.merged
         out.record_cases.update(b.record_cases)
         out.bodies.update(b.bodies)
     return out

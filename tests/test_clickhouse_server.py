@@ -193,7 +193,8 @@ EXPECTED_TYPES = {
            ("records", "stored_at"): "DateTime64(3, 'Asia/Shanghai')",
            ("warnings", "updated_at"): "DateTime64(3, 'Asia/Shanghai')",
            ("warnings", "record_ids"): "Array(String)",
-           ("rejects", "line"): "Nullable(Int64)"},
+           ("rejects", "line"): "Nullable(Int64)",
+           ("case_merges", "at"): "DateTime64(3, 'Asia/Shanghai')"},
     False: {("records", "occurred_at"): "DateTime('Asia/Shanghai')",
             ("records", "occurred_at_ms"): "UInt16",
             ("records", "kind"): "String",
@@ -201,7 +202,9 @@ EXPECTED_TYPES = {
             ("warnings", "updated_at"): "DateTime('Asia/Shanghai')",
             ("warnings", "updated_at_ms"): "UInt16",
             ("warnings", "record_ids"): "Array(String)",
-            ("rejects", "line"): "Nullable(Int64)"},
+            ("rejects", "line"): "Nullable(Int64)",
+            ("case_merges", "at"): "DateTime('Asia/Shanghai')",
+            ("case_merges", "at_ms"): "UInt16"},
 }
 
 
@@ -222,7 +225,7 @@ def test_server_version_picks_the_ddl(store):
     assert ("records", "stored_at_ms") not in got and ("records", "key") not in got
     assert ("rejects", "key") in got  # materialized hash of a reject's origin
     assert {t for t, _ in got} == {"records", "signals", "warnings", "feedback", "rejects",
-                                   "audit", "schema_version", "warnings_hourly",
+                                   "audit", "case_merges", "schema_version", "warnings_hourly",
                                    "warnings_hourly_mv", "rule_hits_daily", "rule_hits_daily_mv"}
     assert got[("warnings_hourly", "warnings")] == "AggregateFunction(uniqExact, String)"
     engines = {r["name"]: r["engine"] for r in q(
@@ -235,7 +238,8 @@ def test_schema_version_table(store):
     rows = q(store, "SELECT version, description, applied_at FROM yujing.schema_version FINAL")
     assert sorted((r["version"], r["description"]) for r in rows) == \
         [(1, "records, signals, warnings, feedback, rejects"), (2, "audit"),
-         (3, "dashboard views: warnings per region, level and hour; rule hits per day")]
+         (3, "dashboard views: warnings per region, level and hour; rule hits per day"),
+         (4, "case_merges")]
     age = datetime.now(TZ) - rows[0]["applied_at"]
     assert timedelta(0) <= age < timedelta(hours=1)
 

@@ -54,6 +54,16 @@ function showSla(s) {
   else if (s.status === "stopped") { el.className = "ok"; el.textContent = `已签收 ${time(s.signed_at)}` + (s.breached ? "(曾超时督办)" : "") + limit; }
   else { el.className = ""; el.textContent = s.limit_s ? `本级时限 ${Math.round(s.limit_s / 60)} 分钟(计时不在本进程)` : "本等级未设签收时限"; }
 }
+function mergesHtml(m) {
+  // 合并记录: which case merged into this one, when, and the linker's reason (no personal data)
+  if (!m || !(m.lines || []).length) return "";
+  let h = "";
+  if (m.merged_into) {
+    const to = m.merged_into.warning_id ? ` <a id="to-survivor" href="/w/${encodeURIComponent(m.merged_into.warning_id)}">查看合并后案件的预警</a>` : "";
+    h += `<p class="merged-into">本案已并入案件 ${esc(m.merged_into.case_id)},后续记录与处置在该案件下进行。${to}</p>`;
+  }
+  return h + `<b>合并记录</b><ul class="merges">` + m.lines.map(x => `<li>${esc(x.text)}</li>`).join("") + "</ul>";
+}
 async function load() {
   const r = await api(`/api/warnings/${encodeURIComponent(WID)}?full=1`);
   if (!r.ok) { document.getElementById("missing").style.display = ""; document.getElementById("page").style.display = "none"; return; }
@@ -62,6 +72,7 @@ async function load() {
   document.title = `${LV[w.level]}预警 ${w.title} · 综治中心风险预警台`;
   document.getElementById("title").innerHTML = `<span class="lv ${w.level}">${LV[w.level]}</span> ${esc(w.title)}`;
   document.getElementById("ids").textContent = `预警编号 ${w.id} · 案件 ${w.case_id} · 区划 ${w.region_code} · 综合评分 ${Number(w.score).toFixed(2)} · 首次 ${time(w.first_at)} · 更新 ${time(w.updated_at)}`;
+  document.getElementById("merges").innerHTML = mergesHtml(d.merges);
   document.getElementById("acts").innerHTML = actsHtml(d, w);
   wireActs(w, () => load(), () => load());
   document.getElementById("explanation").textContent = w.explanation;
