@@ -13,12 +13,15 @@ import bisect
 import math
 import re
 import zlib
+from collections import _count_elements  # type: ignore[attr-defined]  (Counter's C loop)
+from datetime import datetime  # noqa: F401 (doctest)
 from functools import lru_cache
+from operator import add, mul
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from streams.codes import LABELS
-from streams.detect import CaseContext
+from streams.detect import CaseContext, CaseEntry  # noqa: F401 (doctest)
 
 from .case_state import CaseStates
 
@@ -52,27 +55,40 @@ def load_lexicons(directory: str = str(LEXICON_DIR)) -> tuple[tuple[str, str, tu
 
 
 class GramNames:
-    """slot key → the n-gram it came from, worked out only when an explanation asks."""
+    """slot key → the n-gram it came from, worked out only when an explanation asks (and kept
+    with the case's n-gram vector, so a case's texts are walked once however often it is named).
+    """
 
-    __slots__ = ("texts", "mask", "_d")
+    __slots__ = ("texts", "slot", "_d")
 
-    def __init__(self, texts: list[str], mask: int):
-        self.texts, self.mask, self._d = texts, mask, None
+    def __init__(self, texts: list[str], slot: Callable[[str], str]):
+        self.texts, self.slot, self._d = texts, slot, None
 
     def get(self, key: str, default: str = "") -> str:
         if self._d is None:
             self._d = {}
+            slot = self.slot
             for t in self.texts:
                 for n in (2, 3):
                     for i in range(len(t) - n + 1):
                         g = t[i:i + n]
-                        self._d[f"h{zlib.crc32(g.encode()) & self.mask}"] = g
+                        self._d[slot(g)] = g
         return self._d.get(key, default)
 
 
 class Featurizer:
     """``features(record, case)`` → (x, names): x a sparse dict, names the Chinese words of the
-    hashed n-gram keys it used (for explanations)."""
+    hashed n-gram keys it used (for explanations).
+
+    What is paid per record is kept small (issue #5's cost aim): an entry's n-grams are hashed
+    once (and a given n-gram's slot once, memoised); the last texts' vector is counted in C
+    (``Counter``'s loop); feature names are memoised.  Nothing long-lived is allocated per record
+    beyond the model's kept snapshot: surviving containers cost the garbage collector more than
+    the work they would save (a per-case cache of the n-gram vector measured slower, and it
+    missed on nearly every record, since each record is itself the case's newest entry).
+    """
+
+    MEMO_MAX = 200_000   # n-gram → slot memo entries before it is cleared (~30 MB at most)
 
     def __init__(self, bits: int = 16, texts: int = 3, lexicon_dir: str = str(LEXICON_DIR)):
         self.mask = (1 << bits) - 1
@@ -85,6 +101,23 @@ class Featurizer:
         self._hits: dict[str, tuple[str, ...]] = {}   # record id -> lexicon groups hit (a memo)
         self.states = CaseStates(self._entry)   # per case, kept up to date record by record
         self._wkeys: dict[str, tuple[str, str, str]] = {}
+        self._slots: dict[str, str] = {}         # n-gram -> its slot key (a memo)
+        self._names: dict[str, str] = {}         # non-text feature key -> Chinese name (a memo)
+        self._rattrs: dict[type, tuple[bool, tuple[str, ...]]] = {}   # record class -> fields read
+
+    def slot(self, gram: str) -> str:
+        """The hashed slot key of an n-gram: ``h`` + crc32 of its UTF-8 masked to ``bits``.
+
+        >>> f = Featurizer(bits=4)
+        >>> f.slot("打人"), f.slot("打人") == "h%d" % (zlib.crc32("打人".encode()) & 15)
+        ('h9', True)
+        """
+        k = self._slots.get(gram)
+        if k is None:
+            if len(self._slots) > self.MEMO_MAX:
+                self._slots.clear()
+            k = self._slots[gram] = f"h{zlib.crc32(gram.encode()) & self.mask}"
+        return k
 
     def lex_hits(self, record_id: str, text: str) -> tuple[str, ...]:
         got = self._hits.get(record_id)
@@ -97,24 +130,43 @@ class Featurizer:
 
     def _entry(self, e: Any) -> tuple:
         """What one case entry contributes: (timestamp, stream, category, word-list groups,
-        hashed n-gram (slots, counts)); computed once per entry."""
+        hashed n-gram slots: one per 2-gram then per 3-gram, repeats kept); computed once per
+        entry."""
         t = e.text
-        grams: dict[str, float] = {}
-        if t:
-            mask, crc, get = self.mask, zlib.crc32, grams.get
-            for n in (2, 3):
-                for i in range(len(t) - n + 1):
-                    k = f"h{crc(t[i:i + n].encode()) & mask}"
-                    grams[k] = get(k, 0.0) + 1.0
-        # (tuples, not the dict: a tuple of strings and floats leaves the garbage collector's
-        # watch, and there is one of these per entry of every case in memory)
+        if t and len(t) > 1:
+            # (the n-grams by concatenation and their memoised slots by ``map``: loops in C)
+            two = list(map(add, t, t[1:]))
+            grams = [*two, *map(add, two, t[2:])]
+            slots = list(map(self._slots.get, grams))
+            if None in slots:
+                slots = [k or self.slot(g) for k, g in zip(slots, grams)]
+            grams = tuple(slots)
+        else:
+            grams = ()
+        # (tuples: a tuple of strings leaves the garbage collector's watch, and there is one of
+        # these per entry of every case in memory)
         return (e.at.timestamp(), e.kind, e.category if e.category in CATEGORY_WORD else None,
-                self.lex_hits(e.record_id, t), (tuple(grams), tuple(grams.values())))
+                self.lex_hits(e.record_id, t), grams)
 
     def _keys(self, kind: str) -> tuple[str, str, str]:
         got = self._wkeys.get(kind)
         if got is None:
             got = self._wkeys[kind] = tuple(f"n:{kind}:{w}" for w, _, _ in WINDOWS)
+        return got
+
+    def _record_attrs(self, record: Any) -> tuple[bool, tuple[str, ...]]:
+        """(has ``text``, which of call_type/alert_type/status it has) per record class: a
+        missing attribute on a pydantic model is a slow ``__getattr__`` miss."""
+        cls = type(record)
+        got = self._rattrs.get(cls)
+        if got is None:
+            fields = getattr(cls, "model_fields", None)
+            cur = ("call_type", "alert_type", "status")
+            if fields is None:
+                got = (True, cur)
+            else:
+                got = ("text" in fields, tuple(a for a in cur if a in fields))
+            self._rattrs[cls] = got
         return got
 
     def features(self, record: Any, case: CaseContext) -> tuple[dict[str, float], dict[str, str]]:
@@ -140,12 +192,17 @@ class Featurizer:
             x["lex:" + g] = log1p(v)
         times = st.times
         relapse = bool(st.resolved) and len(times) - bl(times, st.resolved[0]) > 1
-        for g in self.lex_hits(record.id, getattr(record, "text", "") or ""):
-            x[f"lexnow:{g}"] = 1.0
+        has_text, cur_attrs = self._record_attrs(record)
+        text = (getattr(record, "text", "") or "") if has_text else ""
+        for g in self.lex_hits(record.id, text):
+            x["lexnow:" + g] = 1.0
         if relapse:
             x["relapse"] = 1.0
-        cur = getattr(record, "call_type", None) or getattr(record, "alert_type", None) \
-            or getattr(record, "status", None)
+        cur = None
+        for a in cur_attrs:
+            cur = getattr(record, a, None)
+            if cur:
+                break
         if cur is not None:
             x[f"now:{cur.value}"] = 1.0
         if case.dispute_kind:
@@ -159,39 +216,60 @@ class Featurizer:
                 x["gap_last"] = 1.0 / (1.0 + gaps[-1] / 86400)
                 if len(gaps) > 1 and gaps[-1] < gaps[-2]:
                     x["gap_shrinking"] = 1.0
-        kp = [case.key_persons[k] for k in case.party_keys if k in case.key_persons]
-        if kp:
-            x["kp_n"] = math.log1p(len(kp))
-            x["kp_level"] = max(k.risk_level for k in kp) / 5
-            for k in kp:
-                x[f"kp:{k.category}"] = 1.0
+        if case.key_persons:
+            kp = [case.key_persons[k] for k in case.party_keys if k in case.key_persons]
+            if kp:
+                x["kp_n"] = math.log1p(len(kp))
+                x["kp_level"] = max(k.risk_level for k in kp) / 5
+                for k in kp:
+                    x[f"kp:{k.category}"] = 1.0
         if case.party_keys:
             x["parties"] = math.log1p(len(case.party_keys))
         if case.new_party_keys:
             x["new_party"] = 1.0
         last = zip(st.infos[-self.texts:], case.entries[-self.texts:])   # (the state is the entries)
-        names = self._ngrams(x, [(i[4], e.text) for i, e in last if i[4][0]])
+        grams, names = self._ngrams([(i[4], e.text) for i, e in last if i[4]])
+        x.update(grams)
         return x, names
 
-    def _ngrams(self, x: dict[str, float], texts: list[tuple[dict, str]]) -> "GramNames":
-        """Adds the L2-normalised n-gram counts of ``texts`` (((slots, counts), text) pairs) to ``x``."""
-        grams = dict(zip(*texts[-1][0])) if texts else {}
-        get = grams.get
-        for (keys, counts), _ in texts[:-1]:
-            for k, c in zip(keys, counts):
-                grams[k] = get(k, 0.0) + c
-        if grams:
-            norm = 1.0 / math.sqrt(sum([v * v for v in grams.values()]))
-            x.update({k: v * norm for k, v in grams.items()})
-        return GramNames([t for _, t in texts], self.mask)
+    def _ngrams(self, texts: list[tuple[tuple, str]]) -> tuple[dict[str, float], GramNames]:
+        """The L2-normalised n-gram counts of ``texts`` ((slots, text) pairs), the last text's
+        slots first.
+
+        >>> f = Featurizer(bits=4)
+        >>> e = [f._entry(CaseEntry(i, "call", datetime(2026, 5, 1), "dispute", t))[4]
+        ...      for i, t in (("a", "打人了"), ("b", "打人"))]
+        >>> e[0]   # 打人, 人了, 打人了
+        ('h9', 'h7', 'h11')
+        >>> v, _ = f._ngrams([(e[0], "打人了"), (e[1], "打人")])
+        >>> {k: round(c, 3) for k, c in v.items()}   # 打人 twice, 人了 and 打人了 once
+        {'h9': 0.816, 'h7': 0.408, 'h11': 0.408}
+        """
+        if not texts:
+            return {}, GramNames([], self.slot)
+        # (counted in C, as ``Counter`` does; the concatenation order gives the slots in the order
+        # a dict-merge of the last text then the earlier ones would: the same floats, same order)
+        grams: dict[str, int] = {}
+        _count_elements(grams, texts[-1][0] + sum([s for s, _ in texts[:-1]], ()))
+        vals = grams.values()
+        norm = 1.0 / math.sqrt(sum(map(mul, vals, vals)))
+        return (dict(zip(grams, map(norm.__mul__, vals))),
+                GramNames([t for _, t in texts], self.slot))
 
     def name(self, key: str, names: "GramNames | dict[str, str]") -> str:
         """The Chinese name of a feature; free-text n-grams are shown only when they are part of
         a word-list entry (free text may hold names: signals carry no personal data)."""
-        head, _, rest = key.partition(":")
-        if key.startswith("h") and not rest:
+        got = self._names.get(key)
+        if got is not None:
+            return got
+        if key.startswith("h") and ":" not in key:
             g = names.get(key, "")
             return f"文本含「{g}」" if g in self._lex_grams else "文本特征"
+        got = self._names[key] = self._name(key)
+        return got
+
+    def _name(self, key: str) -> str:
+        head, _, rest = key.partition(":")
         if head == "n":
             kind, win = rest.split(":")
             return f"{dict((w, z) for w, _, z in WINDOWS)[win]}{STREAM_WORD.get(kind, kind)}次数"

@@ -165,3 +165,24 @@ def test_rate_surge_of_gatherings_on_one_camera():
     cam = [s for s in sigs if s.evidence["key_type"] == "camera"]
     assert len(cam) == 1 and cam[0].evidence["observed"] >= 3 and cam[0].evidence["expected"] < 2
     assert "摄像头CAM-1" in cam[0].reason
+
+
+def test_text_slots_stay_the_documented_crc32_keys():
+    """Checkpointed weights are keyed by ``h<crc32(n-gram) & mask>``: the memoised, C-looped
+    n-gram hashing must give exactly those keys and counts, or old checkpoints would silently
+    mean something else."""
+    import math
+    import zlib
+    model = EscalationDetector()
+    text = "他说要砍人,砍人了"
+    x, _ = model.feat.features(call("t1", T0, text), CaseContext("T", [CaseEntry("t1", "call", T0, "dispute", text)]))
+    want: dict[str, float] = {}
+    for n in (2, 3):
+        for i in range(len(text) - n + 1):
+            k = f"h{zlib.crc32(text[i:i + n].encode()) & 0xFFFF}"
+            want[k] = want.get(k, 0.0) + 1.0
+    norm = math.sqrt(sum(v * v for v in want.values()))
+    got = {k: v for k, v in x.items() if k.startswith("h") and ":" not in k}
+    assert list(got) == list(want)
+    assert got == pytest.approx({k: v / norm for k, v in want.items()}, rel=1e-12)
+    assert got["h%d" % (zlib.crc32("砍人".encode()) & 0xFFFF)] > got["h%d" % (zlib.crc32("他说".encode()) & 0xFFFF)]
