@@ -52,6 +52,9 @@ class LevelCuts(BaseModel):
         return None
 
 
+MODEL_SCALE = 0.25
+
+
 class Fusion(BaseModel):
     """Log-odds fusion: ``prior`` is the base rate, ``gain`` the weight of a rule score of 1."""
 
@@ -61,19 +64,29 @@ class Fusion(BaseModel):
                              "probability brings on its own (default below the red cut: red needs "
                              "a rule or graph signal beside the model)")
 
-    def model_weight(self, p: float) -> float:
-        """A calibrated probability ``p`` (a model signal) as a weight: ``gain·w = logit p −
-        logit prior``, 0 below the prior, at most the weight of ``model_max``; alone it reads
-        back as ``min(p, model_max)``, beside rules it adds its evidence in log-odds.
+    model_scale: float = Field(MODEL_SCALE, ge=0, le=1, description="the share of the model's "
+                               "log-odds evidence that enters fusion: the model reads the same "
+                               "words and repeats the rules read, so adding all of it counts that "
+                               "evidence twice (docs/learning.md: volumes by scale)")
 
-        >>> f = Fusion()
+    def model_weight(self, p: float) -> float:
+        """A calibrated probability ``p`` (a model signal) as a weight: ``gain·w = scale ×
+        (logit p − logit prior)``, 0 below the prior, ``p`` clipped at ``model_max``.  With
+        ``model_scale`` 1 it alone reads back as ``min(p, model_max)``; the default keeps a
+        share of it (see ``model_scale``).
+
+        >>> f = Fusion(model_scale=1.0)
         >>> round(f.score([f.model_weight(0.3)]), 3), round(f.score([f.model_weight(0.99)]), 3)
         (0.3, 0.85)
         >>> f.model_weight(0.01), f.score([f.model_weight(0.5)]) < f.score([f.model_weight(0.6)])
         (0.0, True)
+        >>> g = Fusion(model_scale=0.5)
+        >>> round(g.model_weight(0.3) / f.model_weight(0.3), 6)
+        0.5
         """
         p = min(max(p, 1e-9), self.model_max)
-        return max(0.0, (math.log(p / (1 - p)) - math.log(self.prior / (1 - self.prior))) / self.gain)
+        return self.model_scale * max(0.0, (math.log(p / (1 - p))
+                                            - math.log(self.prior / (1 - self.prior))) / self.gain)
 
     def score(self, rule_scores: Iterable[float]) -> float:
         z = math.log(self.prior / (1 - self.prior)) + self.gain * sum(rule_scores)

@@ -33,8 +33,11 @@ def model(n: int, p: float) -> Signal:
                   at=T0 + timedelta(hours=n))
 
 
-def book_score(*batches: list[Signal]) -> float:
-    book, w = WarningBook(LevelCuts(blue=0.01)), None   # (every score opens a warning)
+FULL = Fusion(model_scale=1.0)   # the model's whole log-odds evidence (the default keeps a share)
+
+
+def book_score(*batches: list[Signal], fusion: Fusion = FULL) -> float:
+    book, w = WarningBook(LevelCuts(blue=0.01), fusion=fusion), None   # (every score opens a warning)
     for i, sigs in enumerate(batches):
         w = book.update(CASE, sigs, "call", T0 + timedelta(hours=i)) or w
     return w.score if w is not None else 0.0
@@ -46,14 +49,23 @@ def test_a_confident_model_raises_the_score_more_than_a_weak_one():
     confident = book_score([rule(1), model(1, 0.5)])
     assert alone < weak < confident
     # beside the rule it adds exactly its evidence in log-odds
+    assert confident == pytest.approx(FULL.score([0.5, FULL.model_weight(0.5)]), abs=1e-4)
+
+
+def test_by_default_a_share_of_the_models_evidence_enters_fusion():
     f = Fusion()
-    assert confident == pytest.approx(f.score([0.5, f.model_weight(0.5)]), abs=1e-4)
+    assert 0 < f.model_scale < 1
+    shared = book_score([rule(1), model(1, 0.5)], fusion=f)
+    assert book_score([rule(1)], fusion=f) < shared < book_score([rule(1), model(1, 0.5)])
+    assert shared == pytest.approx(f.score([0.5, f.model_scale * FULL.model_weight(0.5)]), abs=1e-4)
+    # a model alone, however sure, opens no warning at the default cuts
+    assert WarningBook().update(CASE, [model(1, 0.999)], "call", T0) is None
 
 
 def test_a_model_alone_reads_back_as_its_probability_and_never_reaches_red():
-    f = Fusion()
+    f = FULL
     assert book_score([model(1, 0.45)]) == pytest.approx(0.45, abs=1e-4)
-    book = WarningBook()
+    book = WarningBook(fusion=FULL)
     w = book.update(CASE, [model(1, 0.999)], "call", T0)
     assert w.score == pytest.approx(f.model_max, abs=1e-4) and w.level != Level.RED
     w = book.update(CASE, [rule(2, 0.6)], "call", T0 + timedelta(hours=2))
