@@ -291,7 +291,7 @@ def main() -> None:
         "events": total, "partitions": 8, "city": f"days={CITY.days} scale={CITY.scale}",
         "store": "embedded chDB per worker", "broker": "Apache Kafka 3.9.1, single node, same machine",
         "seconds": round(time.monotonic() - t_all, 1),
-    })
+    }, keep=("cross_partition", "snapshot_mac"))   # (benchmarks/kafka_cross.py and the helper's)
 
 
 if __name__ == "__main__":

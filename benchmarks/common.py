@@ -28,11 +28,15 @@ def machine() -> str:
     return f"{cpu} ({os.cpu_count()} cores{mem}), Python {platform.python_version()}, {platform.system()}"
 
 
-def save(name: str, figures: dict) -> Path:
+def save(name: str, figures: dict, keep: tuple[str, ...] = ()) -> Path:
+    """Write results/NAME.json; ``keep``: entries of the old file that other scripts measure
+    (carried over as they are)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    old = json.loads(path.read_text(encoding="utf-8")) if keep and path.exists() else {}
+    figures = {**figures, **{k: old[k] for k in keep if k in old}}
     out = {**figures, "machine": machine(),
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
-    path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, ensure_ascii=False, indent=2))
     return path
