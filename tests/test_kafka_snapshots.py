@@ -58,18 +58,23 @@ def test_restored_pipeline_goes_on_exactly_as_the_uninterrupted_one(tmp_path):
     assert _view(apply_items(again, acts2, events[cut:])) == want
 
 
-def test_newest_usable_snapshot_is_chosen_and_bad_ones_skipped(tmp_path):
+def _snapshotted(tmp_path, offsets, keep):
+    """A partition's pipeline snapshotted after each of ``offsets`` (100 records apart)."""
     settings = load_settings(data_dir=tmp_path / "d")
     reg, events = _city(days=1, scale=0.2)
     p = build_pipeline(settings)
     p.process(reg)
     acts = ActState()
-    snaps = Snapshots(tmp_path / "snaps", "x.events", hash_key=KEY, keep=3)
-    for off in (100, 200, 300, 400):
+    snaps = Snapshots(tmp_path / "snaps", "x.events", hash_key=KEY, keep=keep)
+    for off in offsets:
         apply_items(p, acts, events[off - 100:off])
         snaps.write(0, off, dump(p, acts, topic="x.events", partition=0, offset=off))
+    return snaps, (lambda: build_pipeline(settings))
+
+
+def test_newest_usable_snapshot_is_chosen_and_bad_ones_skipped(tmp_path):
+    snaps, build = _snapshotted(tmp_path, (100, 200, 300, 400), keep=3)
     assert snaps.offsets(0) == [400, 300, 200]          # the oldest was removed
-    build = lambda: build_pipeline(settings)            # noqa: E731
     assert snaps.load(build, 0, before=350)[0] == 300   # past the resume offset: not usable
     assert snaps.load(build, 0, before=150) is None     # nothing old enough: replay from 0
     assert snaps.load(build, 1, before=10**9) is None   # no snapshot of that partition
@@ -96,16 +101,7 @@ class _Bomb:
 
 
 def test_snapshots_with_a_wrong_mac_or_version_are_refused_unloaded(tmp_path, caplog):
-    settings = load_settings(data_dir=tmp_path / "d")
-    reg, events = _city(days=1, scale=0.2)
-    p = build_pipeline(settings)
-    p.process(reg)
-    acts = ActState()
-    snaps = Snapshots(tmp_path / "snaps", "x.events", hash_key=KEY, keep=5)
-    for off in (100, 200):
-        apply_items(p, acts, events[off - 100:off])
-        snaps.write(0, off, dump(p, acts, topic="x.events", partition=0, offset=off))
-    build = lambda: build_pipeline(settings)            # noqa: E731
+    snaps, build = _snapshotted(tmp_path, (100, 200), keep=5)
     assert snaps.load(build, 0, before=10**9)[0] == 200
 
     # 1. another key (a file planted by someone without the deployment's key): never unpickled
