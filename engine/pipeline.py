@@ -42,6 +42,22 @@ class Outputs:
     merges: list[CaseMerge] = field(default_factory=list)   # the same, as stored (case_merges)
     detector_seconds: dict[str, float] = field(default_factory=dict)  # detector class -> time
 
+    def add(self, out: "Outputs") -> None:
+        """Append another batch's outputs (several batches stored in one write)."""
+        self.records += out.records
+        self.case_of.update(out.case_of)
+        self.signals += out.signals
+        self.warnings += out.warnings
+        self.rejects += out.rejects
+        self.duplicates += out.duplicates
+        self.late += out.late
+        self.merged.update(out.merged)
+        self.merges += out.merges
+        for k, n in out.by_kind.items():
+            self.by_kind[k] = self.by_kind.get(k, 0) + n
+        for k, t in out.detector_seconds.items():
+            self.detector_seconds[k] = self.detector_seconds.get(k, 0.0) + t
+
 
 # The cyclic garbage collector's gen-0 threshold (default 700) and what we use instead.  A
 # stream allocates many short-lived objects (decoded records, signals) over a large long-lived

@@ -223,12 +223,7 @@ class Runner:
         pending, self._pending = self._pending, []
         merged = Outputs()
         for out, _, _ in pending:
-            merged.records += out.records
-            merged.signals += out.signals
-            merged.warnings += out.warnings
-            merged.rejects += out.rejects
-            merged.case_of.update(out.case_of)
-            merged.merges += out.merges
+            merged.add(out)
         await self._store(merged)
         if self.dead_letters is not None and merged.rejects:
             self.dead_letters.extend(merged.rejects)

@@ -52,7 +52,7 @@ from streams.topics import H_LEVEL, H_VERSION, H_WARNING_ID, Topics, headers
 from .config import Settings, hash_key
 from .kafka_ingest import dead_letter_headers
 from .metrics import Metrics
-from .worker_acts import act_headers, refusal_headers
+from .worker_acts import ActOutputs, act_headers, refusal_headers
 from .worker_engine import Engine, codec_body, decode_batch, to_item
 from .worker_state import Snapshots
 
@@ -220,16 +220,14 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
         if not outs:
             return
         t = time.perf_counter()
-        sb = StoreBatch(bodies=bodies)   # one write for every partition of the batch
+        batch = ActOutputs()   # one write for every partition of the batch
         for out in outs:
             engine.metrics.observe(out)
-            sb.records += out.records
-            sb.signals += out.signals
-            sb.warnings += out.warnings
-            sb.rejects += out.rejects
-            sb.record_cases.update(out.case_of)
-            sb.audit += out.audit
-            sb.merged += out.merges
+            batch.add(out)
+            batch.audit += out.audit
+        sb = StoreBatch(records=batch.records, signals=batch.signals, warnings=batch.warnings,
+                        rejects=batch.rejects, record_cases=batch.case_of, audit=batch.audit,
+                        merged=batch.merges, bodies=bodies)
         await store_write(store, sb, engine)
         t1 = time.perf_counter()
         sec["store"] += t1 - t

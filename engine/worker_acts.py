@@ -70,21 +70,6 @@ class ActOutputs(Outputs):
     refused: list[tuple[Item, lc.ActionError]] = field(default_factory=list)
 
 
-def merge(into: Outputs, out: Outputs) -> None:
-    into.records += out.records
-    into.case_of.update(out.case_of)
-    into.merges += out.merges
-    into.signals += out.signals
-    into.warnings += out.warnings
-    into.rejects += out.rejects
-    into.duplicates += out.duplicates
-    into.late += out.late
-    for k, n in out.by_kind.items():
-        into.by_kind[k] = into.by_kind.get(k, 0) + n
-    for k, s in out.detector_seconds.items():
-        into.detector_seconds[k] = into.detector_seconds.get(k, 0.0) + s
-
-
 def process(pipeline: Pipeline, state: ActState, items: Sequence[Item]) -> ActOutputs:
     """A partition's batch in log order: records through the pipeline, acts applied in place."""
     res = ActOutputs()
@@ -94,7 +79,7 @@ def process(pipeline: Pipeline, state: ActState, items: Sequence[Item]) -> ActOu
         if run:
             out = pipeline.process(run)
             state.note(out.warnings)
-            merge(res, out)
+            res.add(out)
             run.clear()
 
     for it in items:
@@ -116,7 +101,7 @@ def process(pipeline: Pipeline, state: ActState, items: Sequence[Item]) -> ActOu
             continue
         state.note(done.outputs.warnings)
         state.last.note(done.audit)
-        merge(res, done.outputs)
+        res.add(done.outputs)
         res.audit.append(done.audit)
         res.acted[(done.warning.id, done.warning.version)] = (rec.id, done.audit)
     flush()
