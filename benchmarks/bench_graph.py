@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import time
 from collections import defaultdict
 
-from benchmarks.common import RESULTS, save
+from benchmarks.common import RESULTS, feature_query_latency, save
 from engine.pipeline import Pipeline
 from graph.detector import GraphDetector
 from streams.detect import CaseContext
@@ -98,12 +97,7 @@ def graph_cost(scale: float) -> dict:
     build = time.perf_counter() - t
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     cases = sorted({c.case_id for _, c in calls if c.case_id})[:5000]
-    lat = []
-    for cid in cases:
-        t0 = time.perf_counter()
-        d.features(cid)
-        lat.append((time.perf_counter() - t0) * 1000)
-    lat.sort()
+    p50, p99 = feature_query_latency(d, cases)
     stats = d.graph.stats()
     return {"scale": scale, "records": len(calls), "signals": n_sig,
             "people": sum(1 for k in d.graph.kind.values() if k == "person"),
@@ -112,8 +106,7 @@ def graph_cost(scale: float) -> dict:
             "rss_bytes": rss1, "rss_before_graph_bytes": rss0,
             "snapshot_bytes": len(json.dumps(d.snapshot())),
             "snapshot_binary_bytes": len(d.to_bytes()),
-            "feature_query_p50_ms": round(statistics.median(lat), 4),
-            "feature_query_p99_ms": round(lat[int(0.99 * (len(lat) - 1))], 4)}
+            "feature_query_p50_ms": p50, "feature_query_p99_ms": p99}
 
 
 def main() -> None:

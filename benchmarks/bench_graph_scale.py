@@ -29,13 +29,12 @@ import argparse
 import json
 import random
 import resource
-import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
-from benchmarks.common import RESULTS, machine
+from benchmarks.common import RESULTS, feature_query_latency, machine
 from graph.detector import GraphDetector
 from streams.detect import CaseContext, KeyPersonInfo
 from streams.privacy import Hasher
@@ -167,16 +166,6 @@ def feed(d: GraphDetector, items, on_day=None) -> tuple[int, int, float]:
 FEED_CPU = [0.0]   # CPU seconds of the last feed (the wall time counts other processes' turns)
 
 
-def query_latency(d: GraphDetector, cases: list[str]) -> tuple[float, float]:
-    lat = []
-    for cid in cases:
-        t0 = time.perf_counter()
-        d.features(cid)
-        lat.append((time.perf_counter() - t0) * 1000)
-    lat.sort()
-    return round(statistics.median(lat), 4), round(lat[int(0.99 * (len(lat) - 1))], 4)
-
-
 def restore(path: str) -> dict:
     blob = open(path, "rb").read()
     r = GraphDetector(H)
@@ -203,7 +192,7 @@ def build(people: int, days: int = 30) -> dict:
     in_graph = len(d.graph._ids["person"])
     rnd = random.Random(3)
     sample = [f"C-{rnd.randrange(1, cases_per_day * days)}" for _ in range(20000)]
-    p50, p99 = query_latency(d, sample)
+    p50, p99 = feature_query_latency(d, sample)
     t = time.perf_counter()
     blob = d.to_bytes()
     dump_s = time.perf_counter() - t

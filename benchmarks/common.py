@@ -4,8 +4,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
+import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -40,3 +43,14 @@ def save(name: str, figures: dict, keep: tuple[str, ...] = ()) -> Path:
     path.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, ensure_ascii=False, indent=2))
     return path
+
+
+def feature_query_latency(detector: Any, cases: list[str]) -> tuple[float, float]:
+    """(p50, p99) milliseconds of ``detector.features(case_id)`` over ``cases`` (graph benches)."""
+    lat = []
+    for cid in cases:
+        t0 = time.perf_counter()
+        detector.features(cid)
+        lat.append((time.perf_counter() - t0) * 1000)
+    lat.sort()
+    return round(statistics.median(lat), 4), round(lat[int(0.99 * (len(lat) - 1))], 4)

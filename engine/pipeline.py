@@ -169,7 +169,7 @@ class Pipeline:
         entry = CaseEntry(rec.id, kind, at, _category(rec), rec.text if kind != "video_alert" else "")
         dk = rec.dispute_kind if kind == "grid_event" else None
         res = self.linker.link(rec, entry, dk.value if dk is not None else None)
-        feats = PlaceFeatures(self.places, rec.place, at.timestamp())  # graph.* near-by names
+        feats = PlaceFeatures(self.places, rec.place, at)  # graph.* near-by names, lazily
         if res is None:
             # names no case (a video alert or hazard with nobody in it): the detectors still
             # see it (a drowning-season alert, a gathering), and it becomes a case of its own

@@ -154,23 +154,24 @@ class PlaceFeatures:
     """``CaseContext.features`` for one record: the ``graph.*`` names of rules/lang/names.py,
     worked out only when a condition asks (most records meet no rule that reads them)."""
 
-    __slots__ = ("places", "lat", "lon", "t", "_memo")
+    __slots__ = ("places", "place", "at", "_memo")
 
-    def __init__(self, places: Places, place: Any, t: float):
-        self.places, self.t, self._memo = places, t, {}
-        self.lat, self.lon = place.lat, place.lon
+    def __init__(self, places: Places, place: Any, at: Any):
+        # (made for every record: keep it to three stores; work waits for a question)
+        self.places, self.place, self.at, self._memo = places, place, at, {}
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._memo:
             return self._memo[key]
-        if self.lat is None or self.lon is None:
+        lat, lon = self.place.lat, self.place.lon
+        if lat is None or lon is None:
             v = default
         elif key == "near_school":
-            v = bool(self.places.sites_near(self.lat, self.lon, "school"))
+            v = bool(self.places.sites_near(lat, lon, "school"))
         elif key == "near_water":
-            v = bool(self.places.sites_near(self.lat, self.lon, "water"))
+            v = bool(self.places.sites_near(lat, lon, "water"))
         elif key == "incidents_nearby":
-            v = self.places.incidents_near(self.lat, self.lon, self.t)
+            v = self.places.incidents_near(lat, lon, self.at.timestamp())
         else:
             v = default
         self._memo[key] = v
