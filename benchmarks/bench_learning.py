@@ -6,8 +6,9 @@ Progressive validation (``engine.evaluate``) over the same pipeline the engine r
 is warm-started by a backtest over another city (``--warm-seed``; 0 = cold), as a deployment
 would load a checkpoint, then learns on from the evaluated city's feedback as it arrives; the
 cold start is reported too.  Cost: score + learn per record of the escalation model alone, on
-one core, over the (record, case) pairs the pipeline hands it (case linking precomputed), the
-median of 3 runs.
+one core, over the (record, case) pairs the pipeline hands it (case linking precomputed), with
+the cyclic collector tuned as the engine runs it (``engine.pipeline.tune_gc``), the median of 3
+runs.
 Writes benchmarks/results/learning.json.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import save  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
-from engine.pipeline import Pipeline as LearningPipeline  # noqa: E402
+from engine.pipeline import Pipeline as LearningPipeline, tune_gc  # noqa: E402
 from learning import EscalationDetector  # noqa: E402
 from streams.privacy import Hasher  # noqa: E402
 from streams.simulate import SimConfig, simulate  # noqa: E402
@@ -70,10 +71,11 @@ def cost(lines: list[str], repeat: int = 3) -> dict:
     LearningPipeline(Hasher(b"bench-key-000000"), [rec]).process(list(decode_lines(lines)))
     n = sum(1 for c in rec.calls if c[0] == 0)
     gc.freeze()   # the recorded input (every record with its case) is not the model's cost
-    runs = []
+    old_gc = tune_gc()   # (as ``yujing run`` / ``backtest`` / the worker run the model)
+    runs, cpu = [], []
     for _ in range(repeat):   # the median of a few runs: the machine is shared
         m = EscalationDetector()
-        t = time.perf_counter()
+        t, c0 = time.perf_counter(), time.process_time()
         for c in rec.calls:
             if c[0] == 0:
                 m.detect(c[1], c[2])
@@ -82,10 +84,13 @@ def cost(lines: list[str], repeat: int = 3) -> dict:
             else:
                 m.observe_outcome(*c[1:])
         runs.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c0)
     gc.unfreeze()
+    gc.set_threshold(*old_gc)
     dt = statistics.median(runs)
     return {"records": n, "seconds": round(dt, 2), "records_per_s": round(n / dt),
-            "runs_records_per_s": [round(n / r) for r in runs], "labels_learned": m.n_pos + m.n_neg,
+            "runs_records_per_s": [round(n / r) for r in runs],
+            "records_per_s_cpu": round(n / statistics.median(cpu)), "labels_learned": m.n_pos + m.n_neg,
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 

@@ -54,31 +54,9 @@ def load_lexicons(directory: str = str(LEXICON_DIR)) -> tuple[tuple[str, str, tu
     return tuple(out)
 
 
-class GramNames:
-    """slot key → the n-gram it came from, worked out only when an explanation asks (and kept
-    with the case's n-gram vector, so a case's texts are walked once however often it is named).
-    """
-
-    __slots__ = ("texts", "slot", "_d")
-
-    def __init__(self, texts: list[str], slot: Callable[[str], str]):
-        self.texts, self.slot, self._d = texts, slot, None
-
-    def get(self, key: str, default: str = "") -> str:
-        if self._d is None:
-            self._d = {}
-            slot = self.slot
-            for t in self.texts:
-                for n in (2, 3):
-                    for i in range(len(t) - n + 1):
-                        g = t[i:i + n]
-                        self._d[slot(g)] = g
-        return self._d.get(key, default)
-
-
 class Featurizer:
-    """``features(record, case)`` → (x, names): x a sparse dict, names the Chinese words of the
-    hashed n-gram keys it used (for explanations).
+    """``features(record, case)`` → (x, texts): x a sparse dict, texts the case texts its n-gram
+    slots came from (for explanations, see ``name``).
 
     What is paid per record is kept small (issue #5's cost aim): an entry's n-grams are hashed
     once (and a given n-gram's slot once, memoised); the last texts' vector is counted in C
@@ -96,6 +74,11 @@ class Featurizer:
         self.lexicons = load_lexicons(lexicon_dir)
         self._lex_grams = {w[i:i + n] for _, _, ws in self.lexicons for w in ws
                            for n in (2, 3) for i in range(len(w) - n + 1)}
+        # (slot key → the word-list n-grams hashed there: the only n-grams an explanation names)
+        self._lex_slots: dict[str, tuple[str, ...]] = {}
+        for g in sorted(self._lex_grams):
+            k = f"h{zlib.crc32(g.encode()) & self.mask}"
+            self._lex_slots[k] = (*self._lex_slots.get(k, ()), g)
         self.group_label = {g: lab for g, lab, _ in self.lexicons}
         self._lex_rx = [(g, re.compile("|".join(map(re.escape, ws)))) for g, _, ws in self.lexicons if ws]
         self._hits: dict[str, tuple[str, ...]] = {}   # record id -> lexicon groups hit (a memo)
@@ -169,7 +152,7 @@ class Featurizer:
             self._rattrs[cls] = got
         return got
 
-    def features(self, record: Any, case: CaseContext) -> tuple[dict[str, float], dict[str, str]]:
+    def features(self, record: Any, case: CaseContext) -> tuple[dict[str, float], list[str]]:
         now = record.occurred_at.timestamp()
         x: dict[str, float] = {f"kind:{record.kind}": 1.0}
         st = self.states.get(case.case_id, case.entries)
@@ -228,13 +211,14 @@ class Featurizer:
         if case.new_party_keys:
             x["new_party"] = 1.0
         last = zip(st.infos[-self.texts:], case.entries[-self.texts:])   # (the state is the entries)
-        grams, names = self._ngrams([(i[4], e.text) for i, e in last if i[4]])
-        x.update(grams)
+        _, names = self._ngrams([(i[4], e.text) for i, e in last if i[4]], into=x)
         return x, names
 
-    def _ngrams(self, texts: list[tuple[tuple, str]]) -> tuple[dict[str, float], GramNames]:
+    def _ngrams(self, texts: list[tuple[tuple, str]],
+                into: dict[str, float] | None = None) -> tuple[dict[str, float], list[str]]:
         """The L2-normalised n-gram counts of ``texts`` ((slots, text) pairs), the last text's
-        slots first.
+        slots first, added to ``into`` (a new dict if none: one copy fewer per record), and the
+        texts themselves (what an explanation names n-grams from).
 
         >>> f = Featurizer(bits=4)
         >>> e = [f._entry(CaseEntry(i, "call", datetime(2026, 5, 1), "dispute", t))[4]
@@ -245,26 +229,37 @@ class Featurizer:
         >>> {k: round(c, 3) for k, c in v.items()}   # 打人 twice, 人了 and 打人了 once
         {'h9': 0.816, 'h7': 0.408, 'h11': 0.408}
         """
+        into = {} if into is None else into
         if not texts:
-            return {}, GramNames([], self.slot)
+            return into, []
         # (counted in C, as ``Counter`` does; the concatenation order gives the slots in the order
         # a dict-merge of the last text then the earlier ones would: the same floats, same order)
         grams: dict[str, int] = {}
         _count_elements(grams, texts[-1][0] + sum([s for s, _ in texts[:-1]], ()))
         vals = grams.values()
         norm = 1.0 / math.sqrt(sum(map(mul, vals, vals)))
-        return (dict(zip(grams, map(norm.__mul__, vals))),
-                GramNames([t for _, t in texts], self.slot))
+        into.update(zip(grams, map(norm.__mul__, vals)))   # (slot keys "h…" meet no other key)
+        return into, [t for _, t in texts]
 
-    def name(self, key: str, names: "GramNames | dict[str, str]") -> str:
-        """The Chinese name of a feature; free-text n-grams are shown only when they are part of
-        a word-list entry (free text may hold names: signals carry no personal data)."""
+    def name(self, key: str, texts: list[str]) -> str:
+        """The Chinese name of a feature; a free-text n-gram slot is named only by a word-list
+        n-gram hashed there that occurs in ``texts`` (free text may hold names: signals carry
+        no personal data).
+
+        >>> f = Featurizer()
+        >>> f.name(f.slot("扬言"), ["张伟扬言要打人"]), f.name(f.slot("扬言"), ["无关"]), f.name("parties", [])
+        ('文本含「扬言」', '文本特征', '涉及人数')
+        >>> f.name(f.slot("张伟"), ["张伟扬言要打人"])   # a name's n-gram is never shown
+        '文本特征'
+        """
         got = self._names.get(key)
         if got is not None:
             return got
         if key.startswith("h") and ":" not in key:
-            g = names.get(key, "")
-            return f"文本含「{g}」" if g in self._lex_grams else "文本特征"
+            for g in self._lex_slots.get(key, ()):
+                if any(g in t for t in texts):
+                    return f"文本含「{g}」"
+            return "文本特征"
         got = self._names[key] = self._name(key)
         return got
 
