@@ -9,6 +9,10 @@ the record the feedback names, and any after it, are dropped (the escalation cal
 a precursor).
 A case quiet for ``horizon`` of event time (``advance``) is learned as a negative.
 
+Signals: one per scored record with ``p >= emit_min_p``; below that the model is silent, except
+once when a case it last spoke about falls below (a 回落 signal), so the warning book, which
+counts the model's *latest* estimate, never keeps a stale high one.
+
 Imbalance: each case counts once (its snapshots share weight 1), positives weigh
 negatives-seen / positives-seen (clipped to ``max_pos_weight``).  Deterministic: no randomness,
 no clock, no salted hashes.  State is plain JSON (``snapshot``/``restore``).
@@ -52,6 +56,7 @@ class _Pending:
 class EscalationDetector:
     name = "learning.escalation"
     rule_id = "escalation_model"
+    SPOKEN_MAX = 200_000   # cases remembered as "last signal above the floor" (oldest forgotten)
 
     def __init__(self, *, horizon: timedelta = timedelta(days=30), keep: int = 6,
                  lr: float = 0.1, l2: float = 1e-5, max_pos_weight: float = 30.0,
@@ -71,6 +76,7 @@ class EscalationDetector:
         self.calibrator = Calibrator(prior=self.prior)
         self.pending: OrderedDict[str, _Pending] = OrderedDict()
         self.done: OrderedDict[str, datetime] = OrderedDict()  # labelled cases: learn no more
+        self.spoken: OrderedDict[str, None] = OrderedDict()   # cases whose last signal was >= emit_min_p
         self.n_pos = self.n_neg = self.updates = 0
 
     # -- scoring -------------------------------------------------------------------------
@@ -93,11 +99,19 @@ class EscalationDetector:
                 self.pending.move_to_end(cid)
                 pend.last = max(pend.last, at)
             pend.snaps.append((record.id, at, x, raw, p, case.region_code[:self.drift_level]))
-        if p < self.emit_min_p:
-            return []
         w = fusion_weight(p, self.prior, self.gain)
-        top = self.explain(x, names)
-        reason = f"模型估计民转刑概率{p:.0%}" + (",主要因素:" + "、".join(t["feature"] for t in top) if top else "")
+        if p < self.emit_min_p:
+            if cid not in self.spoken:
+                return []
+            del self.spoken[cid]
+            top, reason = [], f"模型估计民转刑概率回落至{p:.0%}"   # (the book's latest estimate)
+        else:
+            self.spoken[cid] = None
+            self.spoken.move_to_end(cid)
+            if len(self.spoken) > self.SPOKEN_MAX:
+                self.spoken.popitem(last=False)
+            top = self.explain(x, names)
+            reason = f"模型估计民转刑概率{p:.0%}" + (",主要因素:" + "、".join(t["feature"] for t in top) if top else "")
         return [make_signal(self.name, self.rule_id, record, case, min(1.0, w), reason,
                             {"probability": round(p, 4), "fusion_weight": round(w, 4),
                              "raw": round(raw, 4), "top_features": top,
@@ -173,6 +187,7 @@ class EscalationDetector:
             "pending": [[cid, p.last.isoformat(), [[s[0], _iso(s[1]), *s[2:]] for s in p.snaps]]
                         for cid, p in self.pending.items()],
             "done": [[cid, at.isoformat()] for cid, at in self.done.items()],
+            "spoken": list(self.spoken),
             "drift": self.drift.snapshot(),
         }
 
@@ -190,4 +205,5 @@ class EscalationDetector:
             pend.snaps.extend(tuple(s) for s in snaps)
         for cid, at in state["done"]:
             self.done[cid] = datetime.fromisoformat(at)
+        self.spoken.update(dict.fromkeys(state.get("spoken", ())))   # (absent before 2026-11)
         self.drift.restore(state["drift"])

@@ -90,3 +90,46 @@ def test_explanation_names_the_models_top_features_in_chinese():
     names = [t["feature"] for t in sigs[0].evidence["top_features"]]
     assert w is not None and names and "模型估计民转刑概率" in w.explanation
     assert all(n in w.explanation for n in names)
+
+
+class _Scripted(EscalationDetector):
+    """The real detector with its calibrated score replaced by a script (the model's learning is
+    not what is tested here: what it says, and when it stays silent, is)."""
+
+    def __init__(self, ps: list[float], **kw):
+        super().__init__(**kw)
+        self.ps = iter(ps)
+
+    def score(self, record, case):
+        x, names = self.feat.features(record, case)
+        p = next(self.ps)
+        return p, p, x, names
+
+
+def test_the_model_says_once_when_a_case_falls_below_its_floor_so_the_book_drops_it():
+    ps = [0.01, 0.6, 0.3, 0.02, 0.01, 0.4]
+    m = _Scripted(ps, emit_min_p=0.05)
+    book, entries, said, scores = WarningBook(LevelCuts(blue=0.01), fusion=FULL), [], [], []
+    for i, p in enumerate(ps):
+        r = call(f"k{i}", T0 + timedelta(hours=i), "邻里纠纷又吵起来了")
+        entries.append(CaseEntry(r.id, "call", r.occurred_at, "dispute", r.text))
+        sigs = m.detect(r, CaseContext("C1", list(entries)))
+        said.append([s.evidence["probability"] for s in sigs])
+        w = book.update(CASE, [rule(i, 0.3), *sigs], "call", r.occurred_at)
+        scores.append(w.score)
+    # silent below the floor, except the one 回落 when a case it spoke about falls under it
+    assert said == [[], [0.6], [0.3], [0.02], [], [0.4]]
+    assert scores[3] < scores[2] < scores[1]   # the book counts the model's latest, not a stale 0.3
+    assert scores[4] < scores[5]   # and it speaks again when the case rises
+
+
+def test_the_models_memory_of_what_it_said_survives_a_checkpoint():
+    m = _Scripted([0.6], emit_min_p=0.05)
+    r = call("k0", T0, "邻里纠纷")
+    ctx = CaseContext("C1", [CaseEntry("k0", "call", T0, "dispute", r.text)])
+    assert m.detect(r, ctx)
+    back = _Scripted([0.01], emit_min_p=0.05)
+    back.restore(m.snapshot())
+    r2 = call("k1", T0 + timedelta(hours=1), "邻里纠纷")
+    sigs = back.detect(r2, CaseContext("C1", [*ctx.entries, CaseEntry("k1", "call", r2.occurred_at, "dispute", r2.text)]))
+    assert [s.reason for s in sigs] == ["模型估计民转刑概率回落至1%"]
