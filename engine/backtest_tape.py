@@ -77,7 +77,7 @@ class _TapingLinker(CaseLinker):
         res = super().link(rec, entry, dispute_kind)
         self.tape.links[rec.id] = None if res is None else LinkResult(
             _view(res.case), res.created, res.reasons, frozenset(res.people),
-            frozenset(res.new_people), list(res.merged), res.via)
+            frozenset(res.new_people), list(res.merged), res.via, res.party_cases, res.address_cases)
         return res
 
     def prune(self, before: datetime) -> list[str]:

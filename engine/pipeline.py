@@ -185,6 +185,7 @@ class Pipeline:
                 s.case_id = case.case_id
         else:
             case = res.case
+            feats.linked = res   # graph.party_cases / graph.address_cases (graph/linker.py)
             for gone in res.merged:  # evidence joined two cases: the older id survives
                 out.merged[gone] = case.case_id
                 out.merges.append(CaseMerge(gone, case.case_id, at, res.via))

@@ -73,6 +73,8 @@ class LinkResult:
     new_people: set[str]           # ... of those the case had not seen before
     merged: list[str] = field(default_factory=list)  # case ids merged into ``case`` just now
     via: str = ""                  # why they merged (Chinese, no personal data: ``merge_reason``)
+    party_cases: int = 0           # other live cases the record's people are known in
+    address_cases: int = 0         # other live cases at the record's address
 
 
 @dataclass(slots=True)

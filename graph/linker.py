@@ -160,16 +160,20 @@ class CaseLinker:
         at = rec.occurred_at
         cands: dict[str, Case] = {}
         keys = [k for p in people for k in p.keys]
+        n_people = len(keys)
         if ad:
             keys.append(ad)
         index, cases, aliased = self._index, self.cases, bool(self.aliases)
-        for k in keys:
+        by_people: set[str] = set()   # (for graph.party_cases / graph.address_cases)
+        by_ad: set[str] = set()
+        for i, k in enumerate(keys):
             for cid in index.get(k, ()):
                 if aliased:
                     cid = self.canonical(cid)
                 c = cases.get(cid)
-                if c is not None and cid not in cands and at - c.last_at <= self.idle:
+                if c is not None and at - c.last_at <= self.idle:
                     cands[cid] = c  # (a case quiet too long is a past story)
+                    (by_people if i < n_people else by_ad).add(cid)
         video = rec.kind == "video_alert"
         scored = []
         for cid, c in cands.items():
@@ -217,7 +221,9 @@ class CaseLinker:
         pkeys = {p.person_key for p in people if p.person_key}
         new_people = pkeys - case.party_keys
         case.party_keys.update(pkeys)
-        return LinkResult(case, created, sorted(labels), pkeys, new_people, gone, reason)
+        mine = {case.case_id, *gone}
+        return LinkResult(case, created, sorted(labels), pkeys, new_people, gone, reason,
+                          len(by_people - mine), len(by_ad - mine))
 
     def _add(self, case: Case, rec: Any, entry: CaseEntry, people: list[PersonRef], ad: str | None,
              dn: str | None, dispute_kind: str | None, labels: set[str]) -> None:

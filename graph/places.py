@@ -152,17 +152,22 @@ class Places:
 
 class PlaceFeatures:
     """``CaseContext.features`` for one record: the ``graph.*`` names of rules/lang/names.py,
-    worked out only when a condition asks (most records meet no rule that reads them)."""
+    worked out only when a condition asks (most records meet no rule that reads them);
+    ``party_cases``/``address_cases`` are the linker's counts (``LinkResult``), set as
+    ``linked`` by the pipeline."""
 
-    __slots__ = ("places", "place", "at", "_memo")
+    __slots__ = ("places", "place", "at", "_memo", "linked")
 
     def __init__(self, places: Places, place: Any, at: Any):
-        # (made for every record: keep it to three stores; work waits for a question)
+        # (made for every record: keep it to a few stores; work waits for a question)
         self.places, self.place, self.at, self._memo = places, place, at, {}
+        self.linked: Any = None   # the linker's answer (party_cases, address_cases), if any
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._memo:
             return self._memo[key]
+        if key == "party_cases" or key == "address_cases":
+            return getattr(self.linked, key) if self.linked is not None else 0
         lat, lon = self.place.lat, self.place.lon
         if lat is None or lon is None:
             v = default

@@ -149,8 +149,8 @@ GRAPH: dict[str, str] = {
     "graph.near_school": "bool",          # the record's place within a school's radius (校园周边)
     "graph.near_water": "bool",           # ... within a dangerous water's radius
     "graph.incidents_nearby": "num",      # camera fights/gatherings within 300 m in the last 24 h
-    "graph.party_cases": "num",           # other cases the record's people appear in
-    "graph.address_cases": "num",         # other cases at the same address
+    "graph.party_cases": "num",           # other live cases the record's people appear in
+    "graph.address_cases": "num",         # other live cases at the same address (graph/linker.py)
 }
 
 
