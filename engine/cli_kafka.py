@@ -115,7 +115,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, data_dir=args.data_dir, store_url=args.store)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from .metrics import Metrics
+    from .pipeline import tune_gc
     from .worker_metrics import serve_metrics
+    tune_gc()   # a stream, as ``yujing run``: the cyclic GC far less often (engine/pipeline.py)
     store = open_worker_store(settings, args.spool_max_mb)
     metrics = Metrics()
     server = serve_metrics(metrics, args.metrics_host, args.metrics_port) if args.metrics_port else None
