@@ -18,6 +18,7 @@ Nothing here holds personal data: site names, camera incidents (their type, time
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +70,8 @@ class Places:
         self.sites: dict[str, SiteInfo] = {}
         self._site_cells: dict[tuple[int, int], list[SiteInfo]] = {}
         self._wide: list[SiteInfo] = []
-        self._inc_cells: dict[tuple[int, int], deque[tuple[float, float, float]]] = {}
+        # per cell, (t, lat, lon) sorted by event time: a query bisects to its time window
+        self._inc_cells: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
         self._inc_order: deque[tuple[float, tuple[int, int]]] = deque()
 
     # -- the site registry ----------------------------------------------------------------
@@ -108,8 +110,11 @@ class Places:
         if alert_type not in INCIDENT_TYPES:
             return
         cell = _cell(lat, lon)
-        q = self._inc_cells.setdefault(cell, deque())
-        q.append((t, lat, lon))
+        q = self._inc_cells.setdefault(cell, [])
+        if not q or q[-1][0] <= t:
+            q.append((t, lat, lon))
+        else:   # a late alert: keep the cell in time order
+            insort(q, (t, lat, lon))
         self._inc_order.append((t, cell))
 
     def incidents_near(self, lat: float, lon: float, t: float, radius_m: float = INCIDENT_RADIUS_M,
@@ -117,11 +122,21 @@ class Places:
         """Incidents within ``radius_m`` in the ``within_s`` up to ``t`` (event time)."""
         ci, cj = _cell(lat, lon)
         di, dj = _span(lat, radius_m)
-        n = 0
+        # ``metres`` inlined (squared, in degrees of latitude): this runs for most records
+        kx = math.cos(math.radians(lat))
+        r2 = (radius_m / M_PER_DEG) ** 2
+        lo_t, hi_t = (t - within_s, math.inf), (t, math.inf)
+        cells, n = self._inc_cells, 0
         for i in range(ci - di, ci + di + 1):
             for j in range(cj - dj, cj + dj + 1):
-                for ts, la, lo in self._inc_cells.get((i, j), ()):
-                    if t - within_s < ts <= t and metres(lat, lon, la, lo) <= radius_m:
+                q = cells.get((i, j))
+                if not q:
+                    continue
+                # (t - within_s, t]: after every entry at t - within_s, up to every entry at t
+                for k in range(bisect_right(q, lo_t), bisect_right(q, hi_t)):
+                    _, la, lo = q[k]
+                    x = (lo - lon) * kx
+                    if (la - lat) ** 2 + x * x <= r2:
                         n += 1
         return n
 
@@ -131,8 +146,8 @@ class Places:
         while order and order[0][0] < before:
             _, cell = order.popleft()
             q = cells.get(cell)
-            while q and q[0][0] < before:
-                q.popleft()
+            if q and q[0][0] < before:
+                del q[:bisect_left(q, (before,))]
             if q is not None and not q:
                 del cells[cell]
 
@@ -146,7 +161,7 @@ class Places:
         self._inc_order.clear()
         for t, la, lo in sorted(state.get("incidents", []), key=lambda e: e[0]):
             cell = _cell(la, lo)
-            self._inc_cells.setdefault(cell, deque()).append((t, la, lo))
+            self._inc_cells.setdefault(cell, []).append((t, la, lo))
             self._inc_order.append((t, cell))
 
 

@@ -97,3 +97,35 @@ def test_incidents_round_trip_and_are_pruned():
     assert q.incidents_near(36.07, 103.85, t=60_000.0) == p.incidents_near(36.07, 103.85, t=60_000.0) == 2
     q.prune(before=10_000.0)
     assert q.incidents_near(36.07, 103.85, t=60_000.0) == 1
+
+
+def test_incident_index_agrees_with_a_scan_of_every_incident():
+    """The cell index (time-sorted per cell, late alerts inserted in order, pruned) counts what a
+    plain distance check over every kept incident counts, for random points and times."""
+    import random
+
+    from graph.places import INCIDENT_RADIUS_M, INCIDENT_WINDOW_S, metres
+
+    rng = random.Random(11)
+    places, kept = Places(), []
+    base = (36.06, 103.84)
+    for step in range(3000):
+        t = step * 60.0 + rng.uniform(-7200, 0)          # up to 2 h late, out of order
+        la, lo = base[0] + rng.uniform(0, 0.02), base[1] + rng.uniform(0, 0.02)
+        kind = rng.choice(["fight", "gathering", "face_match"])
+        places.add_incident(kind, la, lo, t)
+        if kind != "face_match":
+            kept.append((t, la, lo))
+        if step % 500 == 499:                              # prune as the pipeline does
+            cut = t - 2 * INCIDENT_WINDOW_S
+            places.prune(cut)
+            kept = [k for k in kept if k[0] >= cut]
+        if step % 7 == 0:
+            qa, qo = base[0] + rng.uniform(0, 0.02), base[1] + rng.uniform(0, 0.02)
+            want = sum(1 for ts, a, o in kept if t - INCIDENT_WINDOW_S < ts <= t
+                       and metres(qa, qo, a, o) <= INCIDENT_RADIUS_M - 0.5)
+            near_edge = sum(1 for ts, a, o in kept if t - INCIDENT_WINDOW_S < ts <= t
+                            and abs(metres(qa, qo, a, o) - INCIDENT_RADIUS_M) < 0.5)
+            got = places.incidents_near(qa, qo, t)
+            assert want <= got <= want + near_edge, (step, got, want)
+    assert sum(len(q) for q in places._inc_cells.values()) == len(kept)

@@ -57,6 +57,40 @@ def test_case_features():
     assert not ev("graph.near_school", case=c, kind="call")  # absent features read false
 
 
+class _CountingFeatures:
+    """``case.features`` that counts how often a graph feature is asked for."""
+
+    def __init__(self, value):
+        self.value, self.asked = value, 0
+
+    def get(self, key, default=None):
+        self.asked += 1
+        return self.value
+
+
+def _case(n_records, feats):
+    from datetime import datetime
+
+    from streams.detect import CaseEntry
+    at = datetime(2026, 5, 1, 9, 0)
+    ents = [CaseEntry(f"r{i}", "call", at, "dispute") for i in range(n_records)]
+    return CaseContext("C", ents, frozenset(), frozenset(), frozenset(), features=feats)
+
+
+@pytest.mark.parametrize("src,true_when", [
+    ("graph.incidents_nearby >= 1 and case.records >= 2", lambda n, k: n >= 1 and k >= 2),
+    ("case.records >= 2 and graph.incidents_nearby >= 1", lambda n, k: n >= 1 and k >= 2),
+    ("graph.incidents_nearby < 1 or case.records < 2", lambda n, k: n < 1 or k < 2),
+])
+def test_costly_side_runs_only_when_the_cheap_side_leaves_it_open(src, true_when):
+    for records, nearby in [(1, 3), (1, 0), (2, 3), (2, 0)]:
+        feats = _CountingFeatures(nearby)
+        got = ev(src, case=_case(records, feats), kind="call")
+        assert got is true_when(nearby, records), (records, nearby)
+        # a one-record case settles the answer without searching the map
+        assert feats.asked == (0 if records == 1 else 1), (records, nearby)
+
+
 @pytest.mark.parametrize("src,msg,col", [
     ('call_type == 3', "compares str with num", 10),
     ('head_count > 3', "only on streams ['video_alert']", 0),

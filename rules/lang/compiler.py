@@ -79,6 +79,11 @@ class _Compiler:
             return (lambda e: not f(e)), "bool", None
         if op in ("and", "or"):
             a, b = self.want(n[2], "bool", op), self.want(n[3], "bool", op)
+            if cost(n[3]) < cost(n[2]):
+                # the cheaper side first: conditions are pure and type-checked, so the order
+                # cannot change the answer, only how often a costly side (a graph feature, a
+                # regex) runs; ``x and graph.incidents_nearby >= 1`` asks the map only if x
+                a, b = b, a
             if op == "and":
                 return (lambda e: a(e) and b(e)), "bool", None
             return (lambda e: a(e) or b(e)), "bool", None
@@ -197,6 +202,31 @@ class _Compiler:
             pre = (kb,) if isinstance(kb, str) else tuple(sorted(kb))
             return (lambda e: a(e).startswith(pre)), "bool", None
         raise LangError(f"unknown operator {op!r}", pos)  # pragma: no cover - parser makes none
+
+
+_COSTLY_CALLS = {"hits": 3}
+
+
+def cost(n: Node) -> int:
+    """A rough relative cost of evaluating a node: a ``graph.*`` name may search the map, a text
+    match scans the text, anything else is a lookup.
+
+    >>> cost(parse("graph.incidents_nearby >= 1")) > cost(parse('text mentions @x')) > cost(parse("hour > 3"))
+    True
+    """
+    op = n[0]
+    if op in ("num", "str", "bool", "lex"):
+        return 0
+    if op == "name":
+        return 8 if n[2].startswith("graph.") else 1
+    if op == "list":
+        return 0
+    if op == "call":
+        return _COSTLY_CALLS.get(n[2], 1) + sum(cost(a) for a in n[3])
+    if op == "not":
+        return cost(n[2])
+    extra = 3 if op in ("matches", "mentions", "contains") else 0
+    return extra + cost(n[2]) + cost(n[3])
 
 
 def guards(tree: Node) -> tuple[tuple[str, frozenset], ...]:
