@@ -40,7 +40,7 @@ from streams.topics import Topics  # noqa: E402
 CITY = SimConfig(days=10, scale=1.0)        # ~42k lines
 LATENCY_CITY = SimConfig(days=30, scale=1.0, seed=11)
 LATENCY_SECONDS = 25
-TAKE = (2000, 0.05)          # the worker's defaults: --batch-size, --within
+TAKE = (2000, 0.02)          # the worker's defaults: --batch-size, --within
 SNAPSHOT_BEHIND = 1000
 
 

@@ -4,7 +4,7 @@
     yujing ingest FILE [--mapping MAP.yaml] [--bootstrap ...] [--rate N] [--key-level district]
     yujing ingest --simulate [--days 2 --scale 0.3 --seed 7]
     yujing worker [--bootstrap ...] [--store clickhouse://host:9000/yujing] [--batch-size 2000]
-                  [--within 0.05] [--snapshot-every 50000 --snapshot-seconds 300 --snapshot-dir D]
+                  [--within 0.02] [--store-seconds 0.5 --store-rows 10000] [--snapshot-every 50000 --snapshot-seconds 300 --snapshot-dir D]
                   [-l warn] [--metrics-port 9108 [--metrics-host 0.0.0.0]]
     yujing console [--bootstrap ...] [--store clickhouse://...] [--host 0.0.0.0 --port 8000]
                    [--act-timeout 10] [--key-level district]   (engine/console_app.py)
@@ -115,9 +115,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, data_dir=args.data_dir, store_url=args.store)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from .metrics import Metrics
-    from .pipeline import tune_gc
+    from .pipeline import LATENCY_GC_THRESHOLD, tune_gc
     from .worker_metrics import serve_metrics
-    tune_gc()   # a stream, as ``yujing run``: the cyclic GC far less often (engine/pipeline.py)
+    tune_gc(LATENCY_GC_THRESHOLD)   # bounded collector pauses (engine/pipeline.py)
     store = open_worker_store(settings, args.spool_max_mb)
     metrics = Metrics()
     server = serve_metrics(metrics, args.metrics_host, args.metrics_port) if args.metrics_port else None
@@ -125,7 +125,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         app = make_app(settings, args.bootstrap, _topics(args), batch_size=args.batch_size,
                        within=args.within, app_id=args.group, store=store, metrics=metrics,
                        snapshot_dir=args.snapshot_dir, snapshot_every=args.snapshot_every,
-                       snapshot_seconds=args.snapshot_seconds)
+                       snapshot_seconds=args.snapshot_seconds, store_rows=args.store_rows,
+                       store_seconds=args.store_seconds)
         run_worker(app, args.log_level)
     finally:
         if server is not None:
@@ -203,10 +204,16 @@ def add_commands(sub: Any) -> None:
     w.add_argument("--spool-max-mb", type=float, help="on-disk spool while the server is down "
                    "(default 1024 MB); when full the worker holds the stream")
     w.add_argument("--batch-size", type=int, default=2000,
-                   help="most events per batch (one store write and one producer flush each)")
-    w.add_argument("--within", type=float, default=0.05,
+                   help="most events per batch")
+    w.add_argument("--store-seconds", type=float, default=0.5, metavar="T",
+                   help="gather batches' store rows for up to T seconds into one write (offsets "
+                   "are committed after the write: T delays the commit, not the warnings)")
+    w.add_argument("--store-rows", type=int, default=10_000, metavar="N",
+                   help="... or until N rows have gathered")
+    w.add_argument("--within", type=float, default=0.02,
                    help="seconds to wait for a batch to fill before processing what came (the "
-                   "wait a record may add to its warning's latency)")
+                   "wait a record may add to its warning's latency; 0.05 gives larger batches "
+                   "and ~10%% more records/s under a backlog, and a p99 latency ~2.5x longer)")
     w.add_argument("--snapshot-every", type=int, default=50_000, metavar="N",
                    help="snapshot a partition's state every N records (0 = never: a partition "
                    "the worker gets is rebuilt by replaying it from offset 0)")

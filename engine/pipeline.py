@@ -66,9 +66,15 @@ class Outputs:
 # (benchmarks/bench_pipeline.py, "gc_default" figures).  Reference counting still frees every
 # acyclic object at once; only cyclic garbage waits a little longer.
 GC_THRESHOLD = (50_000, 20, 10)
+# ... and for a Kafka worker, where a pause is in some warning's latency: at (50_000, 20) a
+# middle-generation pass walked up to a million young objects (~280 ms, measured in
+# benchmarks/bench_kafka.py's latency run); smaller young generations keep each pause to tens of
+# ms, and full passes wait for 100 middle ones (the worker also freezes its start-up state,
+# engine/worker.py, so full passes skip the registries and rebuilt partitions).
+LATENCY_GC_THRESHOLD = (10_000, 10, 100)
 
 
-def tune_gc() -> tuple[int, int, int]:
+def tune_gc(thresholds: tuple[int, int, int] = GC_THRESHOLD) -> tuple[int, int, int]:
     """Set the collector's thresholds for streaming (``GC_THRESHOLD``); returns the old ones
     (``gc.set_threshold(*old)`` puts them back).  Outputs never depend on it.
 
@@ -76,7 +82,7 @@ def tune_gc() -> tuple[int, int, int]:
     True
     """
     old = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLD)
+    gc.set_threshold(*thresholds)
     return old
 
 

@@ -12,12 +12,13 @@ partition, rebuilds, stage timings) is ``engine.worker_engine.Engine``.
 
 Outputs per batch, all partitions of the batch together: the warning versions to the warnings
 topic keyed by case id and the rejects to the dead-letter topic with the reason in headers are
-handed to the producer first; while they travel, ONE store write (``store=``: the embedded chDB
-or a ClickHouse server's ``ServerStore``; records, signals, warnings, rejects; records that
-``yujing ingest`` published go in with their message text as body); then ONE producer flush;
-only then does the batch end, its events are acked and Faust may commit their offsets (Faust's
-commit flushes the producer again). (Store first, then produce, put the store's ~50 ms per batch
-into every warning's latency.)
+handed to the producer at once; the batch's store rows (``store=``: the embedded chDB or a
+ClickHouse server's ``ServerStore``; records, signals, warnings, rejects; records that ``yujing
+ingest`` published go in with their message text as body) join a gathered write and the batch's
+acks are held (engine/worker_sink.py): a write of many batches' rows at once, every
+``store_seconds`` or ``store_rows``, beside the agent; when the store has the rows and the
+producer has flushed, the held events are acked and Faust may commit their offsets. (Writing
+each batch before the next put ~36 ms of store time into the latency of every warning behind it.)
 Guarantee: at least once, with exact state. A crash after outputs but before the commit replays
 the batch; the outputs of a replay are the same ids and versions, so idempotent readers
 (ReplacingMergeTree on (id, version)) see no duplicates. Pipeline state lives in memory and in
@@ -33,14 +34,16 @@ the same log, applied in their place (engine/worker_acts.py): the replay rebuild
 closed-loop state too, and snapshots hold it. Registry records go to the store once, as read.
 
 Back-pressure: a store that is slow or down (``SinkUnavailable``, e.g. a ClickHouse server down
-with its spool full) makes ``store_write`` wait and retry with backoff; the agent does not take
-the next batch, Faust's bounded stream buffer fills and the consumer stops fetching. Memory stays
-flat, nothing is committed past what the store holds (only the waiting batch's own warnings may
-be on the topic ahead of it), nothing is dropped.
+with its spool full) makes ``store_write`` wait and retry with backoff; rows keep gathering up to
+twice ``store_rows``, then the agent waits and takes no next batch, Faust's bounded stream buffer
+fills and the consumer stops fetching. Memory stays flat, nothing is committed past what the
+store holds (only the waiting batches' own warnings may be on the topic ahead of it), nothing is
+dropped.
 """
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from pathlib import Path
@@ -57,6 +60,7 @@ from .kafka_ingest import dead_letter_headers
 from .metrics import Metrics
 from .worker_acts import ActOutputs, act_headers, refusal_headers
 from .worker_engine import Engine, codec_body, decode_batch, to_item
+from .worker_sink import HeldWrites
 from .worker_state import Snapshots
 
 log = logging.getLogger("yujing.worker")
@@ -137,16 +141,18 @@ async def _fetch_parts(cons, topic: str):
 
 
 def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: int = 2000,
-             within: float = 0.05, store: Any = None, app_id: str | None = None,
+             within: float = 0.02, store: Any = None, app_id: str | None = None,
              metrics: Metrics | None = None, snapshot_dir: str | Path | None = None,
-             snapshot_every: int = 50_000, snapshot_seconds: float = 300.0) -> faust.App:
+             snapshot_every: int = 50_000, snapshot_seconds: float = 300.0,
+             store_rows: int = 10_000, store_seconds: float = 0.5) -> faust.App:
     """The Faust app. ``store``: an ``sinks.store.Store`` written before anything is produced;
     ``metrics``: counted per batch, with consumer lag (engine/worker_metrics.py);
     ``snapshot_dir``: partition snapshots (default DATA_DIR/snapshots; ``snapshot_every=0``:
     none, every rebuild replays from offset 0). ``take_events(batch_size, within)``: a batch
     ends when full or ``within`` seconds after the agent asked for it, so ``within`` bounds the
     wait a record adds to its warning's latency; with a backlog batches fill up to
-    ``batch_size`` and each store write and producer flush covers that many."""
+    ``batch_size``. Store writes gather batches up to ``store_rows`` rows or ``store_seconds``
+    (engine/worker_sink.py), so one write and producer flush covers many small batches."""
     app = faust.App(
         app_id or f"{topics.prefix}-worker",   # = the consumer group id
         broker=f"kafka://{bootstrap}",
@@ -188,10 +194,16 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
         """Liveness for container health checks: DATA_DIR/worker.alive, rewritten every 5 s
         (with the counts and the seconds spent per stage)."""
         import json
+        engine.seconds["store"] = held.seconds
         alive.write_text(json.dumps({**engine.counts, "ready": engine.ready.is_set(),
                                      "seconds": {k: round(v, 3) for k, v in engine.seconds.items()},
                                      "partitions": sorted(engine.pipelines),
                                      "model_updates": engine.model_updates(), "at": time.time()}))
+
+    held = HeldWrites(store, lambda: app.producer.flush(), lambda: app.consumer, max_rows=store_rows,
+                      max_seconds=store_seconds,
+                      write=lambda st, b: store_write(st, b, engine))
+    app.yujing_held = held
 
     @app.task
     async def registries() -> None:
@@ -204,6 +216,10 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
     async def process(stream):
         await engine.ready.wait()   # unknown-region checks need the whole grid registry
         engine.prepare(assigned())
+        # the registries and the rebuilt partitions live as long as the worker: out of the
+        # collector's full passes (``gc.freeze``), which then walk only what came since
+        gc.collect()
+        gc.freeze()
         async for batch in stream.take_events(batch_size, within=within):
             await handle(batch)
 
@@ -231,10 +247,15 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
         sb = StoreBatch(records=joined.records, signals=joined.signals, warnings=joined.warnings,
                         rejects=joined.rejects, record_cases=joined.case_of, audit=joined.audit,
                         merged=joined.merges, bodies=bodies)
-        # warnings and dead letters are handed to the producer first, so they travel to the
-        # broker while the store writes (a thread): the store's time is not in a warning's
-        # latency. Nothing is acked until both are done (below), and a crash in between replays
-        # the batch with the same ids and versions (see the module doc).
+        msgs = [ev.message for ev in batch]
+        # warnings and dead letters go to the producer at once and the rows join the gathered
+        # write, which acks the batch once the store has them (engine/worker_sink.py): the
+        # store's time is not in a warning's latency. A batch with the centre's acts is stored
+        # first: the console answers the act from the warnings topic and then reads the store.
+        if any(out.acted or out.refused for out in outs):
+            await held.flush()
+            await store_write(store, sb, engine)
+            sb = StoreBatch()   # (stored; the acks still wait for the next producer flush)
         for out in outs:
             for w in out.warnings:
                 acted = out.acted.get((w.id, w.version))   # the centre's act made it: say which
@@ -251,12 +272,8 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
                                 headers=dead_letter_headers(r, "worker"))
         t1 = time.perf_counter()
         sec["produce"] += t1 - t
-        await store_write(store, sb, engine)
-        t2 = time.perf_counter()
-        sec["store"] += t2 - t1
-        # outputs are on the broker before this batch's events are acked (then committed)
-        await app.producer.flush()
-        sec["flush"] += time.perf_counter() - t2
+        await held.add(sb, msgs)
+        sec["store_wait"] += time.perf_counter() - t1
         engine.metrics.open_cases.set(sum(len(p.linker.cases) for p in engine.pipelines.values()))
         if log.isEnabledFor(logging.DEBUG):   # how old the batch's records were when done
             ts = [ev.message.timestamp for ev in batch]   # (seconds)
@@ -273,6 +290,7 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_, revoked, **kw) -> None:
         mine = [tp.partition for tp in revoked if tp.topic == topics.events]
+        await held.flush()   # (Faust has waited for the held acks already; this is the rest)
         await engine.save(topics.events, mine)   # the next owner starts from here
         engine.save_models(topics.events)        # the shared checkpoint, while the models are here
         engine.forget(mine)
@@ -281,6 +299,7 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
     async def on_shutdown(app_, **kw) -> None:
         """A clean stop (SIGTERM/SIGINT; the agent has stopped): snapshot every partition held
         (one past the committed offset is passed over on load) and write the shared checkpoint."""
+        await held.flush()
         await engine.save(topics.events, sorted(engine.pipelines))
         engine.save_models(topics.events)
 

@@ -94,7 +94,7 @@ class Engine:
                                        "restored": 0, "snapshots": 0}
         # wall seconds per stage, summed over batches (the heartbeat file shows them)
         self.seconds: dict[str, float] = dict.fromkeys(
-            ("decode", "rebuild", "pipeline", "store", "produce", "flush", "snapshot"), 0.0)
+            ("decode", "rebuild", "pipeline", "store", "store_wait", "produce", "snapshot"), 0.0)
 
     def pipeline(self, partition: int) -> Pipeline:
         p = self.pipelines.get(partition)
