@@ -4,7 +4,8 @@ An analyst tuning rules runs the same month of records again and again; what cha
 runs is the rules, not which case each record belongs to.  ``record`` decodes the input and runs
 the case linker over it once (the pipeline with no detectors), keeping for every event record
 what the linker answered: its case as it stood at that moment (``CaseView``: id, place, dispute
-kind, entries, parties), the people it names, the merges it caused; and the linker's prunes.
+kind, entries, parties), the people it names, the merges it caused; the linker's prunes; and
+the record's place features (near a school or water, camera incidents nearby: ``graph.*``).
 ``ReplayLinker`` then stands in for ``graph.linker.CaseLinker`` inside an ordinary
 ``engine.pipeline.Pipeline``: the same pipeline code runs the detectors, the timers, fusion
 and the warning book, and gives the same signals and warnings as a full run
@@ -24,6 +25,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from graph.linker import CaseLinker, LinkResult
+from graph.places import PlaceFeatures
 from streams.detect import CaseEntry
 from streams.privacy import Hasher
 
@@ -56,6 +58,9 @@ class Tape:
 
     items: list = field(default_factory=list)
     links: dict[str, LinkResult | None] = field(default_factory=dict)  # record id -> answer
+    # record id -> its graph.* place names (near a school/water, camera incidents nearby) as
+    # the map stood at that record: the map depends on the input only, not on the rules
+    places: dict[str, dict] = field(default_factory=dict)
     prunes: list[list[str]] = field(default_factory=list)              # each prune's ids, in order
     batch: int = 500
     hash_key: bytes = b""
@@ -93,6 +98,15 @@ def record(items: Iterable, hash_key: bytes, batch: int = 500,
     happen at batch ends)."""
     tape = Tape(batch=batch, hash_key=hash_key)
     pipe = Pipeline(Hasher(hash_key), [], WarningBook(), linker=_TapingLinker(Hasher(hash_key), tape))
+    plain = pipe.place_features
+
+    def taped_features(rec: Any, at: Any) -> PlaceFeatures:
+        feats = plain(rec, at)
+        values = feats.all()
+        if values:
+            tape.places[rec.id] = values
+        return feats
+    pipe.place_features = taped_features
     old_gc = tune_gc()
     start = last = time.perf_counter()
     chunk: list = []
@@ -163,4 +177,7 @@ class ReplayLinker:
 def replay_pipeline(tape: Tape, detectors: list, book: WarningBook | None = None) -> Pipeline:
     """A pipeline over ``detectors`` whose linker replays ``tape``; feed it ``tape.items`` in
     batches of ``tape.batch``."""
-    return Pipeline(Hasher(tape.hash_key), detectors, book or WarningBook(), linker=ReplayLinker(tape))
+    pipe = Pipeline(Hasher(tape.hash_key), detectors, book or WarningBook(), linker=ReplayLinker(tape))
+    places = tape.places
+    pipe.place_features = lambda rec, at: PlaceFeatures.preset(places.get(rec.id), rec.place)
+    return pipe

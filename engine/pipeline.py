@@ -175,7 +175,7 @@ class Pipeline:
         entry = CaseEntry(rec.id, kind, at, _category(rec), rec.text if kind != "video_alert" else "")
         dk = rec.dispute_kind if kind == "grid_event" else None
         res = self.linker.link(rec, entry, dk.value if dk is not None else None)
-        feats = PlaceFeatures(self.places, rec.place, at)  # graph.* near-by names, lazily
+        feats = self.place_features(rec, at)  # graph.* near-by names, lazily
         if res is None:
             # names no case (a video alert or hazard with nobody in it): the detectors still
             # see it (a drowning-season alert, a gathering), and it becomes a case of its own
@@ -206,6 +206,11 @@ class Pipeline:
         out.case_of[rec.id] = case.case_id
         self._seen[rec.id] = case.case_id
         self._warn(case, [s for s in signals if not _shadow(s)], kind, at, out)
+
+    def place_features(self, rec: Any, at: Any) -> PlaceFeatures:
+        """The record's ``graph.*`` place names as the map stands now (a backtest tape may
+        hand over the ones it wrote down instead: engine/backtest_tape.py)."""
+        return PlaceFeatures(self.places, rec.place, at)
 
     def _incident(self, rec: Any) -> None:
         """A camera incident joins the map after its own detection (it is not its own neighbour)."""

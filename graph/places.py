@@ -178,13 +178,31 @@ class PlaceFeatures:
         self.places, self.place, self.at, self._memo = places, place, at, {}
         self.linked: Any = None   # the linker's answer (party_cases, address_cases), if any
 
+    PLACE_KEYS = ("near_school", "near_water", "incidents_nearby")
+
+    def all(self) -> dict[str, Any]:
+        """Every place name worked out now (for a backtest tape); {} without coordinates."""
+        if self.place.lat is None or self.place.lon is None:
+            return {}
+        for k in self.PLACE_KEYS:
+            self.get(k)
+        return dict(self._memo)
+
+    @classmethod
+    def preset(cls, values: dict[str, Any] | None, place: Any) -> "PlaceFeatures":
+        """Features answered from ``values`` (what ``all`` gave when the tape was made)."""
+        f = cls(None, place, None)   # (no map: a key not in ``values`` reads its default)
+        if values:
+            f._memo.update(values)
+        return f
+
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._memo:
             return self._memo[key]
         if key == "party_cases" or key == "address_cases":
             return getattr(self.linked, key) if self.linked is not None else 0
         lat, lon = self.place.lat, self.place.lon
-        if lat is None or lon is None:
+        if lat is None or lon is None or self.places is None:
             v = default
         elif key == "near_school":
             v = bool(self.places.sites_near(lat, lon, "school"))
