@@ -46,22 +46,11 @@ import time
 from typing import Any, Awaitable, Callable, Sequence
 
 from sinks.store import StoreBatch
+from sinks.writer import merge
 
 log = logging.getLogger("yujing.worker")
 
 Writer = Callable[[Any, StoreBatch], Awaitable[None]]
-
-
-def merge(into: StoreBatch, b: StoreBatch) -> None:
-    """Append ``b``'s rows to ``into`` (order kept: a partition's rows stay in their order)."""
-    into.records += b.records
-    into.signals += b.signals
-    into.warnings += b.warnings
-    into.rejects += b.rejects
-    into.audit += b.audit
-    into.merged += b.merged
-    into.record_cases.update(b.record_cases)
-    into.bodies.update(b.bodies)
 
 
 async def _plain_write(store: Any, batch: StoreBatch) -> None:
@@ -76,30 +65,34 @@ class HeldWrites:
                  write: Writer = _plain_write):
         self.store, self.producer_flush, self.consumer = store, producer_flush, consumer
         self.max_rows, self.max_seconds, self._write = max_rows, max_seconds, write
-        self.pending, self.held, self.since = StoreBatch(), [], None
+        self.pending: list[StoreBatch] = []   # batches gathered, in order
+        self.rows = 0
+        self.held: list[Any] = []
+        self.since: float | None = None
         self.running: asyncio.Task | None = None
         self.writes = 0
         self.error: Exception | None = None   # a failed write: raised to the agent by ``add``
         self.seconds = 0.0          # spent in writes (beside the agent, not in its way)
 
     def __len__(self) -> int:
-        return len(self.pending)
+        return self.rows
 
     def due(self) -> bool:
-        return bool(self.held or len(self.pending)) and (
-            len(self.pending) >= self.max_rows
+        return bool(self.held or self.rows) and (
+            self.rows >= self.max_rows
             or (self.since is not None and time.monotonic() - self.since >= self.max_seconds))
 
     async def add(self, batch: StoreBatch, messages: Sequence[Any]) -> None:
         """Take a batch's rows and hold its messages' acks; start a write when due. A write
         that failed (not ``SinkUnavailable``, which ``store_write`` waits out) is raised here,
         after the batch is taken: its rows stay gathered, its acks held, and writes are retried."""
-        while len(self.pending) >= 2 * self.max_rows and self.running is not None:
+        while self.rows >= 2 * self.max_rows and self.running is not None:
             await asyncio.shield(self.running)   # back-pressure: the store is behind
         for m in messages:
             m.incref()
         self.held += messages
-        merge(self.pending, batch)
+        self.pending.append(batch)
+        self.rows += len(batch)
         if self.since is None:
             self.since = time.monotonic()
             self._kick_later()
@@ -121,8 +114,8 @@ class HeldWrites:
     async def _run(self) -> None:
         try:
             while True:   # kick/flush start this only when something is due
-                batch, held = self.pending, self.held
-                self.pending, self.held, self.since = StoreBatch(), [], None
+                batch, held = merge(self.pending), self.held
+                self.pending, self.rows, self.held, self.since = [], 0, [], None
                 t = time.perf_counter()
                 await self._write(self.store, batch)
                 await self.producer_flush()   # the batches' warnings are on the broker
@@ -135,8 +128,8 @@ class HeldWrites:
                     break
         except Exception as exc:   # keep the rows and their acks: nothing past them is committed
             log.exception("store write failed; kept, retried in %.1fs", self.max_seconds)
-            merge(batch, self.pending)
-            self.pending, self.held = batch, held + self.held
+            self.pending, self.held = [batch, *self.pending], held + self.held
+            self.rows += len(batch)
             self.since = time.monotonic()
             self.error = exc
         finally:
@@ -158,7 +151,7 @@ class HeldWrites:
     async def flush(self) -> None:
         """Write everything gathered now (before a snapshot at a clean stop or a revoke)."""
         await self.settle()
-        if self.held or len(self.pending):
+        if self.held or self.rows:
             self.since = time.monotonic() - self.max_seconds   # due now
             self.kick()
             await self.settle()
