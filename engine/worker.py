@@ -145,7 +145,8 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
              metrics: Metrics | None = None, snapshot_dir: str | Path | None = None,
              snapshot_every: int = 50_000, snapshot_seconds: float = 300.0,
              store_rows: int = 10_000, store_seconds: float = 0.5) -> faust.App:
-    """The Faust app. ``store``: an ``sinks.store.Store`` written before anything is produced;
+    """The Faust app. ``store``: an ``sinks.store.Store``, written in gathered writes beside the
+    agent that hold the batches' acks (engine/worker_sink.py);
     ``metrics``: counted per batch, with consumer lag (engine/worker_metrics.py);
     ``snapshot_dir``: partition snapshots (default DATA_DIR/snapshots; ``snapshot_every=0``:
     none, every rebuild replays from offset 0). ``take_events(batch_size, within)``: a batch
