@@ -133,7 +133,10 @@ def main() -> None:
                          f"(bench_graph_scale); simulated city up to scale {a.big_scale}",
         "rss_bytes_at_1m_people": scale.get("rss_bytes_at_1m_people"),
         "scale_1": small, "scale_big": big,
-        **{k: v for k, v in prev.items() if k.startswith("scale_") and k not in ("scale_1", "scale_big", "scale_reached")},
+        # figures other runs measured (bench_graph_scale's, the store's before/after): kept
+        **{k: v for k, v in prev.items()
+           if (k.startswith("scale_") and k not in ("scale_1", "scale_big", "scale_reached"))
+           or k == "store_before_after"},
         "notes": "link_* is the pipeline's case linker (graph/linker.py) with noisy names and "
                  "addresses, 30 days, seed 7, scale 1, records of merged cases counted in the "
                  "survivor (benchmarks/link_errors.py breaks errors down); graph_* is GraphDetector.detect alone on one core "

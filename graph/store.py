@@ -81,6 +81,7 @@ class TypedGraph:
         self._free = array("i")
         self._edges = 0
         self._touched: dict[int, array] = {}   # day of last touch -> edge slots (may be stale)
+        self._dropped = 0                      # nodes dropped since the last ``_compact``
 
     # -- nodes and edges ----------------------------------------------------------------------
     def find(self, kind: str, key: str) -> int | None:
@@ -245,10 +246,10 @@ class TypedGraph:
         a dict takes inserts until its table is used up, then resizes to 3× its live entries,
         i.e. doubles, and stays so.  Copied only when already doubled, the tables doubled and
         halved at random days (RSS samples of a flat graph jumped 7-15 %); copied after every
-        day with churn they never reach it (a few ms per 100 k entries, once a day)."""
-        if self._next == getattr(self, "_compacted_at", -1):
-            return   # no node added since: nothing to reclaim
-        self._compacted_at = self._next
+        day with churn they never reach it (a few ms per 100 k entries, once a day with drops)."""
+        if not self._dropped:
+            return   # no node dropped since: no dead slots (a growing dict is sized right)
+        self._dropped = 0
         for name in ("key", "label", "adj"):
             d = getattr(self, name)
             if len(d) > 4096:
@@ -259,6 +260,7 @@ class TypedGraph:
                 self._ids[kind] = dict(d)
 
     def _drop_node(self, n: int) -> None:
+        self._dropped += 1
         del self.adj[n]
         del self._ids[NODE_KINDS[n & 7]][self.key.pop(n)]
         self.label.pop(n, None)
