@@ -212,8 +212,9 @@ def add_commands(sub: Any) -> None:
                    help="... or until N rows have gathered")
     w.add_argument("--within", type=float, default=0.02,
                    help="seconds to wait for a batch to fill before processing what came (the "
-                   "wait a record may add to its warning's latency; 0.05 gives larger batches "
-                   "and ~10%% more records/s under a backlog, and a p99 latency ~2.5x longer)")
+                   "wait a record may add to its warning's latency; 0.05 makes larger batches "
+                   "under a backlog, fewer per-batch costs, and measured a p99 of 239-293 ms at "
+                   "1,000 records/s against 86-165 ms at 0.02, docs/kafka.md)")
     w.add_argument("--snapshot-every", type=int, default=50_000, metavar="N",
                    help="snapshot a partition's state every N records (0 = never: a partition "
                    "the worker gets is rebuilt by replaying it from offset 0)")
