@@ -204,7 +204,6 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
     held = HeldWrites(store, lambda: app.producer.flush(), lambda: app.consumer, max_rows=store_rows,
                       max_seconds=store_seconds,
                       write=lambda st, b: store_write(st, b, engine))
-    app.yujing_held = held
 
     @app.task
     async def registries() -> None:

@@ -70,7 +70,6 @@ class HeldWrites:
         self.held: list[Any] = []
         self.since: float | None = None
         self.running: asyncio.Task | None = None
-        self.writes = 0
         self.error: Exception | None = None   # a failed write: raised to the agent by ``add``
         self.seconds = 0.0          # spent in writes (beside the agent, not in its way)
 
@@ -99,10 +98,10 @@ class HeldWrites:
         self.kick()
         self.raise_error()
 
-    def kick(self) -> None:
-        """Start a write if one is due and none is running (per batch, and ``max_seconds`` after
-        the first rows gathered)."""
-        if self.running is None and self.due():
+    def kick(self, now: bool = False) -> None:
+        """Start a write if one is due (or ``now``, with anything gathered) and none is running
+        (per batch, and ``max_seconds`` after the first rows gathered)."""
+        if self.running is None and (self.due() or (now and (self.held or self.rows))):
             self.running = asyncio.ensure_future(self._run())
 
     def _kick_later(self) -> None:
@@ -113,7 +112,7 @@ class HeldWrites:
 
     async def _run(self) -> None:
         try:
-            while True:   # kick/flush start this only when something is due
+            while True:   # started by ``kick``: something is gathered
                 batch, held = merge(self.pending), self.held
                 self.pending, self.rows, self.held, self.since = [], 0, [], None
                 t = time.perf_counter()
@@ -122,7 +121,6 @@ class HeldWrites:
                 consumer = self.consumer()
                 for m in held:
                     m.ack(consumer)
-                self.writes += 1
                 self.seconds += time.perf_counter() - t
                 if not self.due():
                     break
@@ -151,7 +149,5 @@ class HeldWrites:
     async def flush(self) -> None:
         """Write everything gathered now (before a snapshot at a clean stop or a revoke)."""
         await self.settle()
-        if self.held or self.rows:
-            self.since = time.monotonic() - self.max_seconds   # due now
-            self.kick()
-            await self.settle()
+        self.kick(now=True)
+        await self.settle()
