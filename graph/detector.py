@@ -118,9 +118,10 @@ class GraphDetector:
         self.now = max(self.now, ts)
         c, people = self._ingest(record, case, ts)
         tg = self.graph
-        kp, esc = P.nearby(tg, c, self.key_persons, self.escalated)
-        hits = (P.repeat_pair(tg, c, people, case.dispute_kind, ts) + kp
-                + P.grievance_group(tg, c, case.dispute_kind, ts) + esc)
+        done = self.fired.get(c, ())
+        kp, esc = P.nearby(tg, c, self.key_persons, self.escalated, done)
+        hits = (P.repeat_pair(tg, c, people, case.dispute_kind, ts, done) + kp
+                + P.grievance_group(tg, c, case.dispute_kind, ts, done) + esc)
         if not hits:
             return []
         done = self.fired.setdefault(c, set())

@@ -49,6 +49,33 @@ def bfs(tg: TypedGraph, start: int, goal: Callable[[int], bool],
     return walk2(tg, start, _Goal(goal), max_hops=max_hops)[0]
 
 
+def _maybe_near(adj: dict, start: int, targets: list[Any]) -> bool:
+    """False when no target is within two hops of ``start`` by ``walk2``'s rules (hubs are not
+    expanded); True may be wrong (``start`` itself is not excluded, a ``_Goal`` is not a set), so
+    the walk decides then."""
+    sets = []
+    for t in targets:
+        if isinstance(t, dict):
+            sets.append(t.keys())
+        elif isinstance(t, (set, frozenset)):
+            sets.append(t)
+        else:
+            return True
+    ring = [p >> 32 for p in adj[start]]
+    for s in sets:
+        if not s.isdisjoint(ring):
+            return True
+    for n in ring:
+        a = adj[n]
+        if len(a) > HUB:
+            continue
+        further = [p >> 32 for p in a]
+        for s in sets:
+            if not s.isdisjoint(further):
+                return True
+    return False
+
+
 def walk2(tg: TypedGraph, start: int, *targets: Any, max_hops: int = 2) -> list[list[int] | None]:
     """``bfs`` towards several target sets at once (``n in target``): per target, the same path
     ``bfs(tg, start, lambda n: n in target, max_hops)`` gives, from one walk.
@@ -64,6 +91,8 @@ def walk2(tg: TypedGraph, start: int, *targets: Any, max_hops: int = 2) -> list[
     todo = [i for i, t in enumerate(targets) if t]
     if not todo:
         return found
+    if max_hops == 2 and not _maybe_near(tg.adj, start, [targets[i] for i in todo]):
+        return found   # the usual answer, from set tests instead of the walk
     parent = {start: start}
     frontier = [start]
     adj = tg.adj
@@ -106,7 +135,7 @@ def draw(tg: TypedGraph, path: list[int], tags: dict[int, str] | None = None) ->
 
 
 def parties(tg: TypedGraph, case: int) -> list[int]:
-    return list(tg.neighbours(case, "person"))
+    return tg.neighbours(case, "person")
 
 
 def repeat_pairs(tg: TypedGraph, case: int, among: list[int] | None = None) -> list[tuple[int, int, int]]:
@@ -115,9 +144,10 @@ def repeat_pairs(tg: TypedGraph, case: int, among: list[int] | None = None) -> l
     probe = among if among is not None else mine
     mine_set = set(mine)
     out = []
+    adj = tg.adj
     for p in probe:
         for other in tg.neighbours(p, "case"):
-            if other == case or tg.degree(other) > HUB:
+            if other == case or len(adj[other]) > HUB:
                 continue
             for q in tg.neighbours(other, "person"):
                 if q != p and q in mine_set and (q not in probe or p < q):
@@ -139,7 +169,7 @@ def group_size(tg: TypedGraph, anchor: int, now: int, window: int = GROUP_WINDOW
 
 def anchors(tg: TypedGraph, case: int) -> list[int]:
     """The organisations (else sites) a case's claims are made against."""
-    orgs = list(tg.neighbours(case, "org"))
+    orgs = tg.neighbours(case, "org")
     return orgs or [a for a in tg.neighbours(case, "address")
                     if any(tg.ek[e] == CLAIM for _, e in tg.incident(a))]
 
@@ -157,7 +187,7 @@ def features(tg: TypedGraph, case: int, key_persons: dict[int, str], escalated: 
 
 
 def person_features(tg: TypedGraph, person: int, key_persons: dict[int, str]) -> dict[str, Any]:
-    cases = list(tg.neighbours(person, "case"))
+    cases = tg.neighbours(person, "case")
     others = {q for c in cases for q in tg.neighbours(c, "person")} - {person}
     kp = bfs(tg, person, lambda n: n in key_persons and n != person)
     return {"cases": len(cases), "counterparts": len(others),

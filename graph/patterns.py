@@ -16,7 +16,7 @@ signal for that is kept low and adds the path.)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Container
 
 from streams.codes import LABELS
 
@@ -38,27 +38,36 @@ class Hit:
 
 
 def repeat_pair(tg: TypedGraph, case: int, people: list[int], dispute_kind: str | None,
-                now: int) -> list[Hit]:
+                now: int, done: Container[str] = ()) -> list[Hit]:
     """Not for claim groups (co-claimants are not in conflict), and only when the other case
-    began at least ``REPEAT_GAP`` earlier: a story the linker split in two is not a repeat."""
+    began at least ``REPEAT_GAP`` earlier: a story the linker split in two is not a repeat.
+    ``done``: ``"rule_id|key"`` already signalled for the case, whose evidence is not drawn again
+    (every pattern takes it: a busy case meets the same hits record after record)."""
     if dispute_kind in GROUP_KINDS:
         return []
     hits = []
     for p, q, other in repeat_pairs(tg, case, among=people):
+        key = f"{min(p, q)}-{max(p, q)}"
+        if "graph_repeat_pair|" + key in done:
+            continue
         first = min(tg.edge(other, p)[1], tg.edge(other, q)[1])
         if first > now - REPEAT_GAP or tg.degree(other) > 12:
             continue
         path = draw(tg, [p, other, q])
-        hits.append(Hit("graph_repeat_pair", f"{min(p, q)}-{max(p, q)}", 0.30,
+        hits.append(Hit("graph_repeat_pair", key, 0.30,
                         f"{tg.display(p)}与{tg.display(q)}曾在另一案件中同为当事人(反复冲突)",
                         {"path": path, "other_case": tg.key[other]}))
     return hits
 
 
-def nearby(tg: TypedGraph, case: int, kps: dict[int, str],
-           escalated: dict[int, int]) -> tuple[list[Hit], list[Hit]]:
+def nearby(tg: TypedGraph, case: int, kps: dict[int, str], escalated: dict[int, int],
+           done: Container[str] = ()) -> tuple[list[Hit], list[Hit]]:
     """``key_person`` and ``escalation_nearby`` from one walk (the same hits, half the work)."""
     kp, esc = walk2(tg, case, kps, escalated)
+    if kp and f"graph_key_person|{kp[-1]}" in done:
+        kp = None
+    if esc and f"graph_escalation_nearby|{esc[-1]}" in done:
+        esc = None
     return key_person(tg, case, kps, kp), escalation_nearby(tg, case, escalated, esc)
 
 
@@ -77,7 +86,8 @@ def key_person(tg: TypedGraph, case: int, kps: dict[int, str], path: Any = False
                 {"path": draw(tg, path, tags), "hops": hops, "category": kps[n]})]
 
 
-def grievance_group(tg: TypedGraph, case: int, dispute_kind: str | None, now: int) -> list[Hit]:
+def grievance_group(tg: TypedGraph, case: int, dispute_kind: str | None, now: int,
+                    done: Container[str] = ()) -> list[Hit]:
     if dispute_kind not in GROUP_KINDS:
         return []
     hits = []
@@ -87,6 +97,8 @@ def grievance_group(tg: TypedGraph, case: int, dispute_kind: str | None, now: in
         if not reached:
             continue
         step = reached[-1]
+        if f"graph_grievance_group|{a}:{step}" in done:
+            continue
         sample = [m for m in tg.neighbours(a, "person") if tg.edge_kind(a, m) == "claim"][:3]
         path = draw(tg, [case, a])
         for m in sample:

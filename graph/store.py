@@ -190,16 +190,12 @@ class TypedGraph:
     def degree(self, n: int) -> int:
         return len(self.adj[n])
 
-    def neighbours(self, n: int, kind: str | None = None) -> Iterator[int]:
+    def neighbours(self, n: int, kind: str | None = None) -> list[int]:
         """In node-id order, so walks do not depend on insertion history (restore)."""
         if kind is None:
-            for p in self.adj[n]:
-                yield p >> 32
-        else:
-            k = _NK[kind]
-            for p in self.adj[n]:
-                if (p >> 32) & 7 == k:
-                    yield p >> 32
+            return [p >> 32 for p in self.adj[n]]
+        k = _NK[kind]
+        return [m for p in self.adj[n] if (m := p >> 32) & 7 == k]
 
     def incident(self, n: int) -> Iterator[tuple[int, int]]:
         """``(neighbour, edge slot)`` in node-id order (read columns ``ek``/``el``... by slot)."""

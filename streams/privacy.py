@@ -20,7 +20,9 @@ True
 from __future__ import annotations
 
 import hashlib
+import re
 
+_HAN = re.compile("[\u4e00-\u9fff]")
 _COMPOUND_SURNAMES = frozenset(
     "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 轩辕 令狐 端木".split()
 )
@@ -33,7 +35,7 @@ def mask_name(name: str | None) -> str:
     n = name.strip()
     if not n:
         return ""
-    if not any("\u4e00" <= c <= "\u9fff" for c in n):
+    if not _HAN.search(n):
         return n[0] + "***"  # a non-Chinese name: first letter only
     cut = 2 if n[:2] in _COMPOUND_SURNAMES and len(n) > 2 else 1
     return n[:cut] + "某" * max(1, len(n) - cut)
