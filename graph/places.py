@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right, insort
-from collections import deque
 from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 CELL_DEG = 0.005            # ~555 m of latitude; a cell's neighbours cover the query radius
@@ -72,7 +72,9 @@ class Places:
         self._wide: list[SiteInfo] = []
         # per cell, (t, lat, lon) sorted by event time: a query bisects to its time window
         self._inc_cells: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
-        self._inc_order: deque[tuple[float, tuple[int, int]]] = deque()
+        # (time, cell) of every kept incident, a heap: late alerts arrive out of time order, and
+        # prune must reach each once it is old (a queue in arrival order kept some behind newer)
+        self._inc_order: list[tuple[float, tuple[int, int]]] = []
 
     # -- the site registry ----------------------------------------------------------------
     def add_site(self, site_id: str, site_type: str, name: str, lat: float, lon: float,
@@ -115,7 +117,7 @@ class Places:
             q.append((t, lat, lon))
         else:   # a late alert: keep the cell in time order
             insort(q, (t, lat, lon))
-        self._inc_order.append((t, cell))
+        heappush(self._inc_order, (t, cell))
 
     def incidents_near(self, lat: float, lon: float, t: float, radius_m: float = INCIDENT_RADIUS_M,
                        within_s: float = INCIDENT_WINDOW_S) -> int:
@@ -127,11 +129,17 @@ class Places:
         r2 = (radius_m / M_PER_DEG) ** 2
         lo_t, hi_t = (t - within_s, math.inf), (t, math.inf)
         cells, n = self._inc_cells, 0
+        edge = r2 * 1.000001   # (a cell is skipped only when clearly beyond: float slack)
         for i in range(ci - di, ci + di + 1):
+            # how far the cell's nearest point is from the query, north-south then east-west
+            dy = max(i * CELL_DEG - lat, lat - (i + 1) * CELL_DEG, 0.0)
             for j in range(cj - dj, cj + dj + 1):
                 q = cells.get((i, j))
                 if not q:
                     continue
+                dx = max(j * CELL_DEG - lon, lon - (j + 1) * CELL_DEG, 0.0) * kx
+                if dy * dy + dx * dx > edge:
+                    continue   # the whole cell lies outside the radius
                 # (t - within_s, t]: after every entry at t - within_s, up to every entry at t
                 for k in range(bisect_right(q, lo_t), bisect_right(q, hi_t)):
                     _, la, lo = q[k]
@@ -144,7 +152,7 @@ class Places:
         """Forget incidents older than ``before`` (event time, epoch seconds)."""
         order, cells = self._inc_order, self._inc_cells
         while order and order[0][0] < before:
-            _, cell = order.popleft()
+            _, cell = heappop(order)
             q = cells.get(cell)
             if q and q[0][0] < before:
                 del q[:bisect_left(q, (before,))]
@@ -163,6 +171,7 @@ class Places:
             cell = _cell(la, lo)
             self._inc_cells.setdefault(cell, []).append((t, la, lo))
             self._inc_order.append((t, cell))
+        heapify(self._inc_order)
 
 
 class PlaceFeatures:

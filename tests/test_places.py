@@ -104,7 +104,9 @@ def test_incident_index_agrees_with_a_scan_of_every_incident():
     plain distance check over every kept incident counts, for random points and times."""
     import random
 
-    from graph.places import INCIDENT_RADIUS_M, INCIDENT_WINDOW_S, metres
+    import math
+
+    from graph.places import INCIDENT_RADIUS_M, INCIDENT_WINDOW_S, M_PER_DEG, metres
 
     rng = random.Random(11)
     places, kept = Places(), []
@@ -120,7 +122,7 @@ def test_incident_index_agrees_with_a_scan_of_every_incident():
             cut = t - 2 * INCIDENT_WINDOW_S
             places.prune(cut)
             kept = [k for k in kept if k[0] >= cut]
-        if step % 7 == 0:
+        if step % 3 == 0:
             qa, qo = base[0] + rng.uniform(0, 0.02), base[1] + rng.uniform(0, 0.02)
             want = sum(1 for ts, a, o in kept if t - INCIDENT_WINDOW_S < ts <= t
                        and metres(qa, qo, a, o) <= INCIDENT_RADIUS_M - 0.5)
@@ -128,4 +130,9 @@ def test_incident_index_agrees_with_a_scan_of_every_incident():
                             and abs(metres(qa, qo, a, o) - INCIDENT_RADIUS_M) < 0.5)
             got = places.incidents_near(qa, qo, t)
             assert want <= got <= want + near_edge, (step, got, want)
+            # and exactly what the index's own distance test gives over every incident: the
+            # cells it skips as wholly outside the radius held none inside it
+            kx, r2 = math.cos(math.radians(qa)), (INCIDENT_RADIUS_M / M_PER_DEG) ** 2
+            assert got == sum(1 for ts, a, o in kept if t - INCIDENT_WINDOW_S < ts <= t
+                              and (a - qa) ** 2 + ((o - qo) * kx) ** 2 <= r2), step
     assert sum(len(q) for q in places._inc_cells.values()) == len(kept)
