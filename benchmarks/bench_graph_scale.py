@@ -277,8 +277,7 @@ def main() -> None:
     ap.add_argument("--snapshot", default=None, help="restore: the binary snapshot to load")
     a = ap.parse_args()
     # the collector as the engine sets it for a stream (``yujing run``, ``backtest``, the worker):
-    # at Python's default every full pass walks the whole graph, 3.6k records/s at 1 M people
-    # against 11.7k tuned (2026-12-07), a cost no run of the engine pays
+    # at Python's default every full pass walks the whole graph, a cost no run of the engine pays
     tune_gc()
     if a.dump:
         DUMP.append(a.dump)

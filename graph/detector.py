@@ -127,7 +127,7 @@ class GraphDetector:
         done = self.fired.setdefault(c, set())
         out = []
         for h in hits:
-            k = h.rule_id + "|" + h.key
+            k = P.done_key(h.rule_id, h.key)
             if k in done:
                 continue
             done.add(k)

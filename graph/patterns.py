@@ -28,6 +28,11 @@ GROUP_KINDS = ("wages", "land_requisition")
 REPEAT_GAP = 3 * 86400
 
 
+def done_key(rule_id: str, key: str) -> str:
+    """How the detector remembers a hit it has signalled for a case (``GraphDetector.fired``)."""
+    return f"{rule_id}|{key}"
+
+
 @dataclass(slots=True)
 class Hit:
     rule_id: str
@@ -48,7 +53,7 @@ def repeat_pair(tg: TypedGraph, case: int, people: list[int], dispute_kind: str 
     hits = []
     for p, q, other in repeat_pairs(tg, case, among=people):
         key = f"{min(p, q)}-{max(p, q)}"
-        if "graph_repeat_pair|" + key in done:
+        if done_key("graph_repeat_pair", key) in done:
             continue
         first = min(tg.edge(other, p)[1], tg.edge(other, q)[1])
         if first > now - REPEAT_GAP or tg.degree(other) > 12:
@@ -64,9 +69,9 @@ def nearby(tg: TypedGraph, case: int, kps: dict[int, str], escalated: dict[int, 
            done: Container[str] = ()) -> tuple[list[Hit], list[Hit]]:
     """``key_person`` and ``escalation_nearby`` from one walk (the same hits, half the work)."""
     kp, esc = walk2(tg, case, kps, escalated)
-    if kp and f"graph_key_person|{kp[-1]}" in done:
+    if kp and done_key("graph_key_person", str(kp[-1])) in done:
         kp = None
-    if esc and f"graph_escalation_nearby|{esc[-1]}" in done:
+    if esc and done_key("graph_escalation_nearby", str(esc[-1])) in done:
         esc = None
     return key_person(tg, case, kps, kp), escalation_nearby(tg, case, escalated, esc)
 
@@ -97,7 +102,7 @@ def grievance_group(tg: TypedGraph, case: int, dispute_kind: str | None, now: in
         if not reached:
             continue
         step = reached[-1]
-        if f"graph_grievance_group|{a}:{step}" in done:
+        if done_key("graph_grievance_group", f"{a}:{step}") in done:
             continue
         sample = [m for m in tg.neighbours(a, "person") if tg.edge_kind(a, m) == "claim"][:3]
         path = draw(tg, [case, a])

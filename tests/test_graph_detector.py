@@ -80,6 +80,25 @@ def test_grievance_group_forms_at_five_people_and_not_for_other_kinds():
         assert run(d2, f"C-{i}", ev(f"n{i}", i, [(f"邻居{i}", 40 + i)], site)) == []
 
 
+def test_each_hit_signals_once_per_case_and_a_new_key_still_does():
+    # the patterns skip what the case has already signalled (``done``): only that
+    kp = {H(pid(9)): KeyPersonInfo("community_correction", 3)}
+    d = GraphDetector(H)
+    assert run(d, "C-1", ev("r1", 0, [("赵六", 9)]), kp) == [("graph_key_person", 0.2)]
+    assert run(d, "C-1", ev("r2", 1, [("赵六", 9)]), kp) == []
+    assert run(d, "C-2", ev("r3", 2, [("赵六", 9)], "远处路3号"), kp) == [("graph_key_person", 0.2)]
+    run(d, "C-5", ev("r4", 0, [("张三", 1), ("李四", 2)], "东岗路5号"))
+    assert run(d, "C-6", ev("r5", 10, [("张三", 1), ("李四", 2)], "他处路9号")) == [
+        ("graph_repeat_pair", 0.3)]
+    assert run(d, "C-6", ev("r6", 11, [("张三", 1), ("赵六", 9)], "他处路9号"), kp) == [
+        ("graph_key_person", 0.2)]   # the case has signalled something else: this still fires
+    # a claim group: once at 5 people, again at 10, not in between
+    g = GraphDetector(H)
+    steps = [run(g, "C-9", ev(f"w{i}", i / 10, [(f"工人{i}", 100 + i)], "静宁路217号在建工地",
+                              "wages")) for i in range(11)]
+    assert [i for i, hits in enumerate(steps) if hits] == [4, 9]
+
+
 def test_escalation_nearby_after_feedback():
     d = GraphDetector(H)
     run(d, "C-1", ev("r1", 0, [("张三", 1), ("李四", 2)]))
