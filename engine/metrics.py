@@ -60,6 +60,10 @@ class Metrics:
                                   "(partition end offset minus the worker's position), by topic "
                                   "and partition; Kafka workers only", ["topic", "partition"],
                                   registry=r)
+        self.loop_lag = Histogram(
+            "yujing_event_loop_lag_seconds", "How late the event loop woke a task that slept a "
+            "fixed interval (a stalled loop delays every record waiting to be taken); Kafka "
+            "workers only", buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r)
         self.open_cases = Gauge("yujing_open_cases", "Cases held in memory", registry=r)
         self.sse_clients = Gauge("yujing_sse_clients", "Console connections listening", registry=r)
         self.pack_version = Gauge("yujing_rule_pack_version", "Version of each rule pack in use",

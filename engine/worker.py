@@ -181,8 +181,12 @@ def make_app(settings: Settings, bootstrap: str, topics: Topics, *, batch_size: 
                     snapshot_seconds=snapshot_seconds)
     app.yujing_engine = engine  # for tests and status
     engine.metrics.watch_spool(store)
-    from .worker_metrics import LagWatcher
+    from .worker_metrics import LagWatcher, LoopLag
     lag = LagWatcher(app, engine, engine.metrics, topics.events)
+
+    @app.task
+    async def loop_lag() -> None:
+        await LoopLag(engine.metrics).run()
 
     @app.timer(2.0)
     async def consumer_lag() -> None:

@@ -5,10 +5,12 @@ in, rejects, warnings, detector time, store waits as sink errors, spool size, re
 plus ``yujing_consumer_lag{topic, partition}``: for each events partition the worker holds, the
 partition's end offset (Kafka's high watermark) minus the next offset the worker will process
 (its own position, or the group's committed offset before its first batch). Labels are topic
-names and partition numbers only.
+names and partition numbers only. ``yujing_event_loop_lag_seconds`` (``LoopLag``): how late the
+worker's event loop runs, sampled every 50 ms.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Mapping
 
@@ -63,6 +65,40 @@ class LagWatcher:
                 pass
         self._shown = set(lag)
         return lag
+
+
+class LoopLag:
+    """Observes ``yujing_event_loop_lag_seconds``: how much later than asked the loop wakes a
+    task that sleeps ``interval``. Whatever holds the loop (a long batch, a collector pass, a
+    blocking call) delays every record waiting in the consumer; a stall over ``log_over``
+    seconds is also logged at debug, to line up with the batch logs.
+
+    >>> import asyncio, time
+    >>> m = Metrics()
+    >>> async def stall():
+    ...     task = asyncio.create_task(LoopLag(m, interval=0.01).run())
+    ...     await asyncio.sleep(0.05)
+    ...     time.sleep(0.3)              # the loop is held
+    ...     await asyncio.sleep(0.05)
+    ...     task.cancel()
+    >>> asyncio.run(stall())
+    >>> get = m.registry.get_sample_value
+    >>> get("yujing_event_loop_lag_seconds_count") - get("yujing_event_loop_lag_seconds_bucket", {"le": "0.25"})
+    1.0
+    """
+
+    def __init__(self, metrics: Metrics, interval: float = 0.05, log_over: float = 0.1):
+        self.metrics, self.interval, self.log_over = metrics, interval, log_over
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(self.interval)
+            lag = max(0.0, loop.time() - t - self.interval)
+            self.metrics.loop_lag.observe(lag)
+            if lag > self.log_over:
+                log.debug("event loop stalled %.0f ms", lag * 1000)
 
 
 def serve_metrics(metrics: Metrics, host: str, port: int):

@@ -251,6 +251,7 @@ def test_kafka_panels_have_data_from_a_running_worker(kafka_broker, kafka_topics
                     f'count(yujing_consumer_lag{{job="{job}", topic="{kafka_topics.events}"}}) == 4',
                     f'max_over_time(sum(yujing_consumer_lag{{job="{job}"}})[5m:1s]) > 0',
                     f'sum(yujing_consumer_lag{{job="{job}"}}) == 0',           # then caught up
+                    f'sum(yujing_event_loop_lag_seconds_count{{job="{job}"}}) > 10',  # sampled
                 ])
             except AssertionError as exc:
                 raise AssertionError(f"{exc}\nworker log:\n{log.read_text()[-3000:]}") from None
