@@ -150,11 +150,11 @@ def feed(d: GraphDetector, items, on_day=None) -> tuple[int, int, float]:
     n = sig = 0
     spent = cpu = 0.0
     clock, cpu_clock = time.perf_counter, time.process_time
+    detect = d.detect
     for day, todays in groupby(items, key=lambda rc: rc[0].occurred_at.date()):
         todays = list(todays)   # made before the clocks start: the generator is not timed
         if on_day:
             on_day(day)
-        detect = d.detect
         t, c = clock(), cpu_clock()
         d.advance(todays[0][0].occurred_at)
         for rec, ctx in todays:
