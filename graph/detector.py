@@ -62,7 +62,10 @@ class GraphDetector:
         phone = None
         if p.phone:
             ph = self._hash(p.phone)
-            phone = tg.node("phone", ph, mask_phone(p.phone))
+            # a phone's masked label follows from the phone, as its key does: set once
+            phone = tg.find("phone", ph)
+            if phone is None:
+                phone = tg.node("phone", ph, mask_phone(p.phone))
         if p.id_number:
             h = self._hash(p.id_number)
             n = tg.node("person", "id:" + h, label)
@@ -82,7 +85,7 @@ class GraphDetector:
 
     def _ingest(self, rec: Any, case: CaseContext, ts: int) -> tuple[int, list[int]]:
         tg = self.graph
-        c = tg.node("case", case.case_id, case.case_id)
+        c = tg.keyed("case", case.case_id)
         raw = list(getattr(rec, "parties", ()))
         if rec.kind == "call":
             raw.append(rec.caller)
@@ -93,18 +96,18 @@ class GraphDetector:
         for n in people:
             tg.link(n, c, "party", ts)
         if rec.kind == "video_alert":
-            tg.link(c, tg.node("camera", rec.camera_id, rec.camera_id), "camera", ts)
+            tg.link(c, tg.keyed("camera", rec.camera_id), "camera", ts)
             return c, people
         addr = _normalise(rec.place.address)
         if len(addr) >= 4:
             group = case.dispute_kind in P.GROUP_KINDS
             sub = subdistrict_of(rec.place.region_code)
-            a = tg.node("address", f"{sub}:{addr}", addr)
+            a = tg.keyed("address", f"{sub}:{addr}")
             tg.link(c, a, "scene", ts)
             anchor = a
             org = _org(addr) if group else None
             if org:
-                anchor = tg.node("org", f"{sub}:{org}", org)
+                anchor = tg.keyed("org", f"{sub}:{org}")
                 tg.link(c, anchor, "org", ts)
             for n in people:
                 tg.link(n, anchor, "claim" if group else "address", ts)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .store import DAY, EDGE_KINDS, EDGE_LABEL, PERSON, TypedGraph
+from .store import _LOW, DAY, EDGE_KINDS, EDGE_LABEL, PERSON, TypedGraph
 
 HUB = 200
 MAX_HOPS = 4
@@ -141,6 +141,8 @@ def parties(tg: TypedGraph, case: int) -> list[int]:
 def repeat_pairs(tg: TypedGraph, case: int, among: list[int] | None = None) -> list[tuple[int, int, int]]:
     """(p, q, other case) for pairs of this case's people who are parties together elsewhere."""
     mine = parties(tg, case)
+    if len(mine) < 2:
+        return []   # one party (a third of cases): no pair to look for
     probe = among if among is not None else mine
     mine_set = set(mine)
     out = []
@@ -162,9 +164,31 @@ def repeat_pairs(tg: TypedGraph, case: int, among: list[int] | None = None) -> l
 
 def group_size(tg: TypedGraph, anchor: int, now: int, window: int = GROUP_WINDOW) -> int:
     """Distinct people with a claim edge to ``anchor`` seen within ``window`` before ``now``."""
-    ek, el = tg.ek, tg.el
-    return sum(1 for m, e in tg.incident(anchor)
-               if ek[e] == CLAIM and el[e] > now - window and m & 7 == PERSON)
+    ek, el, since = tg.ek, tg.el, now - window
+    # straight over the packed adjacency (neighbour << 32 | slot): a site's claim group is
+    # counted for every wages record there
+    return sum(1 for p in tg.adj[anchor]
+               if ek[e := p & _LOW] == CLAIM and el[e] > since and (p >> 32) & 7 == PERSON)
+
+
+def claimants(tg: TypedGraph, anchor: int, limit: int) -> list[int]:
+    """The first ``limit`` people (in node-id order) with a claim edge to ``anchor``.
+
+    >>> g = TypedGraph()
+    >>> site, c = g.node("org", "s:某公司"), g.node("case", "C")
+    >>> ps = [g.node("person", f"id:{i}") for i in range(4)]
+    >>> for p in ps: g.link(p, site, "claim", 0)
+    >>> g.link(c, site, "org", 0)
+    >>> claimants(g, site, 3) == ps[:3], group_size(g, site, 0)
+    (True, 4)
+    """
+    ek, out = tg.ek, []
+    for p in tg.adj[anchor]:
+        if (p >> 32) & 7 == PERSON and ek[p & _LOW] == CLAIM:
+            out.append(p >> 32)
+            if len(out) == limit:
+                break
+    return out
 
 
 def anchors(tg: TypedGraph, case: int) -> list[int]:

@@ -20,7 +20,7 @@ from typing import Any, Container
 
 from streams.codes import LABELS
 
-from .features import anchors, bfs, draw, group_size, repeat_pairs, walk2
+from .features import anchors, bfs, claimants, draw, group_size, repeat_pairs, walk2
 from .store import TypedGraph
 
 GROUP_STEPS = (5, 10, 20, 40)
@@ -104,7 +104,7 @@ def grievance_group(tg: TypedGraph, case: int, dispute_kind: str | None, now: in
         step = reached[-1]
         if done_key("graph_grievance_group", f"{a}:{step}") in done:
             continue
-        sample = [m for m in tg.neighbours(a, "person") if tg.edge_kind(a, m) == "claim"][:3]
+        sample = claimants(tg, a, 3)
         path = draw(tg, [case, a])
         for m in sample:
             path += [{"edge": "诉求对象"}, {"node": tg.display(m), "kind": "person"}]

@@ -35,7 +35,7 @@ def mask_name(name: str | None) -> str:
     n = name.strip()
     if not n:
         return ""
-    if not _HAN.search(n):
+    if not ("\u4e00" <= n[0] <= "\u9fff" or _HAN.search(n)):   # (the usual: a Han first)
         return n[0] + "***"  # a non-Chinese name: first letter only
     cut = 2 if n[:2] in _COMPOUND_SURNAMES and len(n) > 2 else 1
     return n[:cut] + "某" * max(1, len(n) - cut)
@@ -82,4 +82,4 @@ class Hasher:
         i.update(value.encode("utf-8"))
         o = self._outer.copy()
         o.update(i.digest())
-        return o.hexdigest()[:16]
+        return o.digest()[:8].hex()   # = hexdigest()[:16], without the other 48 digits

@@ -74,3 +74,44 @@ def test_walk2_shortcut_leaves_no_path_behind() -> None:
     assert F.walk2(tg, p, {kp: "x"}) == [[p, ad, kp]]
     assert F.walk2(tg, c, {kp: "x"}, max_hops=3) == [[c, p, ad, kp]]
     assert F.walk2(tg, c, {c: "x"}) == [None]            # the start itself is never a target
+
+
+claims = st.tuples(
+    st.lists(st.sampled_from(NODE_KINDS), min_size=2, max_size=30),
+    st.lists(st.tuples(st.integers(0, 29), st.sampled_from(("claim", "address", "party")),
+                       st.integers(0, 5 * 86400)), max_size=40),
+    st.integers(0, 40 * 86400),
+    st.integers(1, 5),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(claims)
+def test_claim_groups_read_off_the_packed_adjacency_match_a_plain_count(spec) -> None:
+    # group_size and claimants read edge kinds straight from the packed adjacency: they must
+    # count and pick exactly what the edge-by-edge reading (edge_kind, edge) gives
+    kinds, edges, now, limit = spec
+    tg = TypedGraph()
+    anchor = tg.node("org", "s:某公司")
+    nodes = [tg.node(k, f"n{i}") for i, k in enumerate(kinds)]
+    for i, kind, ts in edges:
+        if i < len(nodes):
+            tg.link(nodes[i], anchor, kind, ts)
+    people = [m for m in tg.neighbours(anchor, "person") if tg.edge_kind(anchor, m) == "claim"]
+    window = 30 * 86400
+    recent = [m for m in people if tg.edge(anchor, m)[2] > now - window]
+    assert F.group_size(tg, anchor, now, window) == len(recent)
+    assert F.claimants(tg, anchor, limit) == people[:limit]
+
+
+def test_keyed_nodes_are_the_nodes_node_makes_and_store_no_label() -> None:
+    a, b = TypedGraph(), TypedGraph()
+    specs = [("case", "C-1", "C-1"), ("camera", "cam-9", "cam-9"),
+             ("address", "620102003:张掖路12号", "张掖路12号"), ("org", "620102003:某公司", "某公司")]
+    for kind, key, label in specs:
+        assert a.keyed(kind, key) == b.node(kind, key, label)
+        assert a.keyed(kind, key) == b.node(kind, key, label)   # again: the same node
+    assert a.label == b.label == {}
+    assert [a.display(n) for n in a.key] == [b.display(n) for n in b.key] == [s[2] for s in specs]
+    # a key with NUL in it is the node of the key without (as node() stores it)
+    assert a.keyed("case", "C-\x001") == a.keyed("case", "C-1") == b.node("case", "C-\x001")
