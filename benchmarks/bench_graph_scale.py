@@ -6,16 +6,18 @@ households, sites and cases at realistic fan-outs, fed as records through the re
     .venv/bin/python -m benchmarks.bench_graph_scale stream --days 90 --retention 30
     .venv/bin/python -m benchmarks.bench_graph_scale build --people 1000000 --dump /tmp/g1m.bin
     .venv/bin/python -m benchmarks.bench_graph_scale restore --snapshot /tmp/g1m.bin
+    .venv/bin/python -m benchmarks.bench_graph_scale link --people 1000000     # the case linker
 
 ``build``: one graph of about ``--people`` people over 30 days (retention longer than that, so
 nothing is pruned): build time, records/s, RSS growth, bytes per person / node / edge, feature
 query p50/p99, binary snapshot size, dump and restore time, and that the restored graph gives
 the same features.  ``stream``: a steady city over ``--days`` with ``--retention`` pruning;
 RSS, nodes and edges every 10 simulated days (flat after the retention once it is full).
-``restore``: ``GraphDetector.from_bytes`` of a saved binary snapshot in a fresh process (the way a
+``link``: the case linker (``graph.linker.CaseLinker``) alone over the same city: records/s and
+RSS of the process (the linker's cases and index; no graph). ``restore``: ``GraphDetector.from_bytes`` of a saved binary snapshot in a fresh process (the way a
 restarted worker does it: no second graph in memory), wall and CPU time.
 Results are merged into ``benchmarks/results/graph.json`` under ``scale_build`` / ``scale_stream``
-/ ``scale_restore``.
+/ ``scale_restore`` / ``scale_link``.
 
 Fan-outs (per case): 1 party 30 %, 2 parties 50 %, 3 parties 20 %; parties drawn 75 % from the
 whole population and 25 % from a frequent 5 % (repeat pairs, busy people); the place is the
@@ -244,6 +246,39 @@ def stream(people: int, days: int, retention: int) -> dict:
             if after else None}
 
 
+def link(people: int, days: int = 30) -> dict:
+    """The case linker (``graph.linker.CaseLinker``: records into cases) on the same city, alone:
+    the other half of "records linked" at 1 M people. Timed a day at a time like ``feed``."""
+    from types import SimpleNamespace
+
+    from graph.linker import CaseLinker
+    from streams.detect import CaseEntry
+    pool = int(people * 1.3)
+    key_persons(pool)
+    rss0 = rss()
+    lk = CaseLinker(H)
+    dispute = SimpleNamespace(value="dispute")   # a grid event's category, as the linker reads it
+    n = made = 0
+    spent = cpu = 0.0
+    for _, todays in groupby(city(pool, round(people * 1.2 / days), days),
+                             key=lambda rc: rc[0].occurred_at.date()):
+        # the linker reads a grid event's dispute number and category too (not timed)
+        todays = [(SimpleNamespace(id=r.id, kind=r.kind, occurred_at=r.occurred_at, place=r.place,
+                                   parties=r.parties, caller=r.caller, matched=r.matched,
+                                   dispute_no=None, category=dispute), ctx) for r, ctx in todays]
+        t, c = time.perf_counter(), time.process_time()
+        for rec, ctx in todays:
+            res = lk.link(rec, CaseEntry(rec.id, rec.kind, rec.occurred_at, "dispute"),
+                          ctx.dispute_kind)
+            made += res is not None and res.created
+        lk.prune(todays[0][0].occurred_at - lk.idle)
+        spent, cpu = spent + time.perf_counter() - t, cpu + time.process_time() - c
+        n += len(todays)
+    return {"records": n, "records_per_s": round(n / spent), "records_per_cpu_s": round(n / cpu),
+            "cases": len(lk.cases), "cases_opened": made, "rss_bytes": rss(),
+            "rss_growth_bytes": rss() - rss0}
+
+
 def merge(key: str, value: dict) -> None:
     """Into graph.json, keeping bench_graph's figures; a build also fills the headline keys."""
     path = RESULTS / "graph.json"
@@ -268,7 +303,7 @@ def merge(key: str, value: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=("build", "stream", "restore"))
+    ap.add_argument("mode", choices=("build", "stream", "restore", "link"))
     ap.add_argument("--people", type=int, default=1_000_000)
     ap.add_argument("--days", type=int, default=None)
     ap.add_argument("--retention", type=int, default=30)
@@ -287,6 +322,8 @@ def main() -> None:
         out = restore(a.snapshot)
     elif a.mode == "build":
         out = build(a.people, a.days or 30)
+    elif a.mode == "link":
+        out = link(a.people, a.days or 30)
     else:
         out = stream(a.people, a.days or 90, a.retention)
     out["gc_threshold"] = list(GC_THRESHOLD)
@@ -294,7 +331,8 @@ def main() -> None:
         out["load_average"] = f.read().split()[:3]
     print(json.dumps(out, ensure_ascii=False, indent=2))
     if not a.no_save:
-        merge({"build": "scale_build", "stream": "scale_stream", "restore": "scale_restore"}[a.mode], out)
+        merge({"build": "scale_build", "stream": "scale_stream", "restore": "scale_restore",
+               "link": "scale_link"}[a.mode], out)
 
 
 if __name__ == "__main__":
