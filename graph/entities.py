@@ -21,6 +21,7 @@ False
 from __future__ import annotations
 
 from dataclasses import dataclass
+from sys import intern
 from typing import Any, Iterable
 
 from streams.privacy import Hasher
@@ -97,11 +98,13 @@ def people_of(parties: Iterable[Any], hasher: Hasher, names: NameSigner) -> list
             continue
         keys: list[str] = []
         pkey = ph = None
+        # interned: a key is kept by every case that names the person and by the linker's
+        # index; one string each instead of a copy per record (~10 % of the linker's memory)
         if p.id_number:
-            pkey = hasher(p.id_number)
-            keys.append("id:" + pkey)
+            pkey = intern(hasher(p.id_number))
+            keys.append(intern("id:" + pkey))
         if p.phone:
-            ph = "ph:" + hasher(p.phone)
+            ph = intern("ph:" + hasher(p.phone))
             keys.append(ph)
             pkey = pkey or ph
         sig = names.sign(p.name)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from sys import intern
 from typing import Any
 
 from streams.detect import CaseEntry
@@ -112,7 +113,7 @@ class CaseLinker:
                 self._addr.clear()
             addr = self._addr[raw] = normalise_address(raw)
         if len(addr) >= 4:
-            ad = f"ad:{subdistrict_of(rec.place.region_code)}:{addr}"
+            ad = intern(f"ad:{subdistrict_of(rec.place.region_code)}:{addr}")
         dn = "dn:" + rec.dispute_no if kind == "grid_event" and rec.dispute_no else None
         return people, ad, dn
 
@@ -251,7 +252,8 @@ class CaseLinker:
         case.add(entry)
         case.last_at = max(case.last_at, rec.occurred_at)
         if len(case.evidence) < MAX_EVIDENCE:
-            case.evidence[rec.id] = "+".join(sorted(labels)) if labels else "首条记录,新立案件"
+            # (interned: a handful of distinct texts, one per record of every case)
+            case.evidence[rec.id] = intern("+".join(sorted(labels))) if labels else "首条记录,新立案件"
 
     def _merge(self, keep: Case, other: Case, via: str) -> Case:
         """Merge two cases: the older id survives, the other becomes its alias."""
@@ -285,7 +287,7 @@ class CaseLinker:
     def _new_case(self, rec: Any) -> Case:
         self._seq += 1
         cid = "C-" + hashlib.blake2b(rec.id.encode(), digest_size=8).hexdigest()
-        case = Case(cid, self._seq, rec.place.region_code, rec.place.address, rec.occurred_at,
+        case = Case(cid, self._seq, intern(rec.place.region_code), rec.place.address, rec.occurred_at,
                     last_at=rec.occurred_at)
         self.cases[cid] = case
         return case

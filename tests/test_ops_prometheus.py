@@ -236,7 +236,10 @@ def test_every_dashboard_panel_has_data_from_a_running_engine(tmp_path, monkeypa
 def test_kafka_panels_have_data_from_a_running_worker(kafka_broker, kafka_topics, tmp_path):
     bootstrap = kafka_broker.bootstrap
     path = tmp_path / "city.jsonl"
-    path.write_text("\n".join(generate(SimConfig(days=2, scale=0.3))) + "\n", encoding="utf-8")
+    # ~21k records: at small batches the backlog outlasts several lag updates (every 2 s) and
+    # scrapes (every 1 s) even on a fast day; the 2.8k of a 2-day city were gone before the
+    # first update once (2026-12-07, a worker at ~4.5k records/s)
+    path.write_text("\n".join(generate(SimConfig(days=10, scale=0.5))) + "\n", encoding="utf-8")
     yujing_kafka("ingest", str(path), "--bootstrap", bootstrap, "--topic-prefix", kafka_topics.prefix,
                  "--quiet")
     mport, job = free_port(), "yujing-worker"
