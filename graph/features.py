@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .store import _LOW, DAY, EDGE_KINDS, EDGE_LABEL, PERSON, TypedGraph
+from .store import DAY, EDGE_KINDS, EDGE_LABEL, PERSON, SLOT_MASK, TypedGraph
 
 HUB = 200
 MAX_HOPS = 4
@@ -168,7 +168,7 @@ def group_size(tg: TypedGraph, anchor: int, now: int, window: int = GROUP_WINDOW
     # straight over the packed adjacency (neighbour << 32 | slot): a site's claim group is
     # counted for every wages record there
     return sum(1 for p in tg.adj[anchor]
-               if ek[e := p & _LOW] == CLAIM and el[e] > since and (p >> 32) & 7 == PERSON)
+               if ek[e := p & SLOT_MASK] == CLAIM and el[e] > since and (p >> 32) & 7 == PERSON)
 
 
 def claimants(tg: TypedGraph, anchor: int, limit: int) -> list[int]:
@@ -184,7 +184,7 @@ def claimants(tg: TypedGraph, anchor: int, limit: int) -> list[int]:
     """
     ek, out = tg.ek, []
     for p in tg.adj[anchor]:
-        if (p >> 32) & 7 == PERSON and ek[p & _LOW] == CLAIM:
+        if (p >> 32) & 7 == PERSON and ek[p & SLOT_MASK] == CLAIM:
             out.append(p >> 32)
             if len(out) == limit:
                 break

@@ -38,7 +38,7 @@ _SCOPED = (_NK["address"], _NK["org"])   # keys "<街道 code>:<label>"
 PERSON = _NK["person"]
 DAY = 86400
 VERSION = 2
-_LOW = 0xFFFFFFFF
+SLOT_MASK = 0xFFFFFFFF   # adjacency entries pack neighbour << 32 | edge slot (graph.features reads them)
 
 
 class Kinds:
@@ -155,7 +155,7 @@ class TypedGraph:
             a, u, v = b, v, u
         i = bisect_left(a, v << 32)
         if i < len(a) and a[i] >> 32 == v:
-            return a[i] & _LOW
+            return a[i] & SLOT_MASK
         return -1
 
     def link(self, u: int, v: int, kind: str, ts: int) -> None:
@@ -168,7 +168,7 @@ class TypedGraph:
             a, w = au, v
         i = bisect_left(a, w << 32)
         if i < len(a) and a[i] >> 32 == w:
-            e = a[i] & _LOW
+            e = a[i] & SLOT_MASK
             self.en[e] += 1
             last = self.el[e]
             if ts < self.ef[e]:
@@ -219,7 +219,7 @@ class TypedGraph:
     def incident(self, n: int) -> Iterator[tuple[int, int]]:
         """``(neighbour, edge slot)`` in node-id order (read columns ``ek``/``el``... by slot)."""
         for p in self.adj[n]:
-            yield p >> 32, p & _LOW
+            yield p >> 32, p & SLOT_MASK
 
     def display(self, n: int) -> str:
         return self.label_of(n) or NODE_KINDS[n & 7]
