@@ -20,9 +20,8 @@ False
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from sys import intern
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from streams.privacy import Hasher
 
@@ -79,9 +78,12 @@ def similar(a: NameSig | None, b: NameSig | None) -> bool:
     return len(short) >= 2 and long_[:len(short)] == short and len(long_) - len(short) == 1
 
 
-@dataclass(slots=True, frozen=True)
-class PersonRef:
-    """One party of one record: its link keys, the key detectors know it by, its name."""
+class PersonRef(NamedTuple):
+    """One party of one record: its link keys, the key detectors know it by, its name.
+
+    (A named tuple: made for every party of every record, in a third of the time of a frozen
+    dataclass.)
+    """
 
     keys: tuple[str, ...]      # "id:<hash>", "ph:<hash>"
     person_key: str | None     # id hash, or "ph:<hash>" without an ID number (CaseContext keys)

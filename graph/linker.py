@@ -47,6 +47,14 @@ __all__ = ["Case", "CaseLinker", "LinkResult"]
 
 INDEX_DEPTH = 8      # live cases remembered per key (a person in many disputes at once)
 _ID, _PH, _NAME, _AD, _DN = "身份证号", "电话", "姓名+住址", "住址", "纠纷编号"
+# what matched a record to a candidate case, as bits while candidates are scored (no set per
+# candidate); ``_labels`` spells out the chosen one's
+_BY_ID, _BY_PH, _BY_NAME, _BY_AD = 1, 2, 4, 8
+_BITS = ((_BY_ID, _ID), (_BY_PH, _PH), (_BY_NAME, _NAME), (_BY_AD, _AD))
+
+
+def _labels(bits: int) -> set[str]:
+    return {label for bit, label in _BITS if bits & bit}
 
 
 class CaseLinker:
@@ -60,11 +68,16 @@ class CaseLinker:
         self.video_window = video_window          # ... and no video alert by its address alone
         self.formalise_window = timedelta(hours=12)  # a registration adopts a call-only case by
         #                                            address alone only this soon after it opened
-        self._index: dict[str, list[str]] = {}   # link key -> case ids holding it, oldest first
+        # link key -> case ids holding it, oldest first.  Tuples, not lists: the collector stops
+        # tracking a tuple of strings, and at 1 M people there are ~2.5 M of them (lists made
+        # every collection walk them all: bench_graph_scale link)
+        self._index: dict[str, tuple[str, ...]] = {}
         self.cases: dict[str, Case] = {}
         self.aliases: dict[str, str] = {}        # merged case id -> the case it merged into
         self._seq = 0
-        self._addr: dict[str, str] = {}          # address as written -> normalised (a cache)
+        # (街道 code, address as written) -> address key or None (a cache: the key is made once
+        # per place, not once per record)
+        self._addr: dict[tuple[str, str], str | None] = {}
 
     # --- state (engine/worker_state.py snapshots it) ---------------------------------------
     _CONFIG = ("_hash", "_names")   # rebuilt from the settings, never saved (the hasher's key)
@@ -105,41 +118,39 @@ class CaseLinker:
         elif kind == "video_alert" and rec.matched is not None:
             parties.append(rec.matched)
         people = people_of(parties, self._hash, self._names)
-        ad = None
-        raw = rec.place.address
-        addr = self._addr.get(raw)
-        if addr is None:
+        place = rec.place
+        where = (place.region_code, place.address)
+        ad = self._addr.get(where, 0)
+        if ad == 0:
             if len(self._addr) > 100_000:
                 self._addr.clear()
-            addr = self._addr[raw] = normalise_address(raw)
-        if len(addr) >= 4:
-            ad = intern(f"ad:{subdistrict_of(rec.place.region_code)}:{addr}")
+            addr = normalise_address(place.address)
+            ad = self._addr[where] = (intern(f"ad:{subdistrict_of(place.region_code)}:{addr}")
+                                      if len(addr) >= 4 else None)
         dn = "dn:" + rec.dispute_no if kind == "grid_event" and rec.dispute_no else None
         return people, ad, dn
 
-    def _match(self, c: Case, people: list[PersonRef], ad: str | None) -> tuple[int, int, bool, set[str]]:
-        """(people matched, people unknown to the case, address matched, labels)."""
+    def _match(self, c: Case, people: list[PersonRef], ad: str | None) -> tuple[int, bool, int]:
+        """(people matched, address matched, evidence bits: ``_BITS``)."""
         keys = c.keys
         a = ad is not None and ad in keys
-        hit, labels = 0, set()
+        hit = bits = 0
         for p in people:
-            label = None
+            label = 0
             for k in p.keys:
                 if k in keys:
                     if k[0] == "i":
-                        label = _ID
+                        label = _BY_ID
                         break
                     if similar(p.name, c.phone_names.get(k)):
-                        label = _PH  # a phone answered by someone else is not the person
-            if label is None and a and p.name is not None and not p.keys:
+                        label = _BY_PH  # a phone answered by someone else is not the person
+            if not label and a and p.name is not None and not p.keys:
                 if any(similar(p.name, n) for n in c.names):
-                    label = _NAME
+                    label = _BY_NAME
             if label:
                 hit += 1
-                labels.add(label)
-        if a:
-            labels.add(_AD)
-        return hit, len(people) - hit, a, labels
+                bits |= label
+        return hit, a, bits | _BY_AD if a else bits
 
     @staticmethod
     def _accepts(c: Case, hit: int, unknown: int, a: bool, has_ad: bool) -> bool:
@@ -159,51 +170,62 @@ class CaseLinker:
         if not people and ad is None and dn is None:
             return None
         at = rec.occurred_at
+        # a case quiet too long is a past story.  (One cut-off compare per candidate instead of
+        # a timedelta per candidate; the two differ only across a DST change, which China's
+        # +08:00 event times do not have.)
+        cutoff = at - self.idle
         cands: dict[str, Case] = {}
-        keys = [k for p in people for k in p.keys]
-        n_people = len(keys)
-        if ad:
-            keys.append(ad)
-        index, cases, aliased = self._index, self.cases, bool(self.aliases)
-        by_people: set[str] = set()   # (for graph.party_cases / graph.address_cases)
+        index, cases = self._index, self.cases
+        for p in people:
+            for k in p.keys:
+                for cid in index.get(k, ()):
+                    c = cases.get(cid)
+                    if c is None:   # (the index holds live ids only: ``_merge`` rewrites it)
+                        c = cases.get(cid := self.canonical(cid))
+                    if c is not None and c.last_at >= cutoff:
+                        cands[cid] = c
+        by_people = set(cands)   # (for graph.party_cases / graph.address_cases)
         by_ad: set[str] = set()
-        for i, k in enumerate(keys):
-            for cid in index.get(k, ()):
-                if aliased:
-                    cid = self.canonical(cid)
+        if ad:
+            for cid in index.get(ad, ()):
                 c = cases.get(cid)
-                if c is not None and at - c.last_at <= self.idle:
-                    cands[cid] = c  # (a case quiet too long is a past story)
-                    (by_people if i < n_people else by_ad).add(cid)
+                if c is None:
+                    c = cases.get(cid := self.canonical(cid))
+                if c is not None and c.last_at >= cutoff:
+                    cands[cid] = c
+                    by_ad.add(cid)
         video = rec.kind == "video_alert"
         scored = []
-        for cid, c in cands.items():
-            hit, unknown, a, labels = self._match(c, people, ad)
+        n = len(people)
+        for c in cands.values():
+            hit, a, bits = self._match(c, people, ad)
             if video and a and not hit and at - c.last_at > self.video_window:
                 continue  # an incident on camera at a case's door joins it only while it is live
             rank = (hit + a, hit, c.last_at, c.seq) if video else (hit + a, hit, c.seq, c.last_at)
-            scored.append((rank, c, hit, unknown, a, labels))
-        scored.sort(key=lambda s: s[0], reverse=True)
-        case, labels, merged = None, set(), []
+            scored.append((rank, c, hit, n - hit, a, bits))
+        if len(scored) > 1:
+            scored.sort(key=lambda s: s[0], reverse=True)
+        case, bits, merged, numbered = None, 0, [], False
         if dn is not None:
             by_dn = self._index.get(dn)
             if by_dn:
                 case = self.cases.get(self.canonical(by_dn[-1]))
                 if case is not None:
-                    labels = {_DN} | next((s[5] for s in scored if s[1] is case), set())
+                    numbered = True   # its registration number names it
+                    bits = next((s[5] for s in scored if s[1] is case), 0)
             if case is None:
                 # a registration may formalise a case known so far only from calls
                 pool = [s for s in scored if not s[1].has_dispute_no and (
                     (s[2] >= 2 or s[2] >= 1 and s[4])
                     or s[4] and at - s[1].first_at <= self.formalise_window)]
                 if pool:
-                    case, labels = pool[0][1], pool[0][5]
+                    case, bits = pool[0][1], pool[0][5]
                     merged = [s[1] for s in pool[1:] if s[0][0] == pool[0][0][0]
                               and (s[2] >= 2 or (s[2] >= 1 and s[4]))]
         else:
             ok = [s for s in scored if self._accepts(s[1], s[2], s[3], s[4], ad is not None and not video)]
             if ok:
-                case, labels = ok[0][1], ok[0][5]
+                case, bits = ok[0][1], ok[0][5]
                 merged = [] if video else [s[1] for s in ok[1:] if not s[1].has_dispute_no
                           and (s[2] >= 2 or (s[2] >= 1 and s[4])) and s[0][0] >= ok[0][0][0]]
         created = case is None
@@ -211,23 +233,29 @@ class CaseLinker:
             if dn is None and not self._may_open(rec):
                 return None
             case = self._new_case(rec)
+        labels = _labels(bits) if bits else set()
+        if numbered:
+            labels.add(_DN)
+        why = sorted(labels)
         gone = []
-        via = f"经记录 {rec.id}({'+'.join(sorted(labels))})合并"
-        reason = merge_reason(rec.id, labels) if merged else ""
+        reason = via = ""
+        if merged:
+            via = f"经记录 {rec.id}({'+'.join(why)})合并"
+            reason = merge_reason(rec.id, labels)
         for m in merged:
             keep = self._merge(case, m, via)
             gone.append(m.case_id if keep is case else case.case_id)
             case = keep
-        self._add(case, rec, entry, people, ad, dn, dispute_kind, labels)
+        self._add(case, rec, entry, people, ad, dn, dispute_kind, why)
         pkeys = {p.person_key for p in people if p.person_key}
         new_people = pkeys - case.party_keys
         case.party_keys.update(pkeys)
         mine = {case.case_id, *gone}
-        return LinkResult(case, created, sorted(labels), pkeys, new_people, gone, reason,
+        return LinkResult(case, created, why, pkeys, new_people, gone, reason,
                           len(by_people - mine), len(by_ad - mine))
 
     def _add(self, case: Case, rec: Any, entry: CaseEntry, people: list[PersonRef], ad: str | None,
-             dn: str | None, dispute_kind: str | None, labels: set[str]) -> None:
+             dn: str | None, dispute_kind: str | None, why: list[str]) -> None:
         cid = case.case_id
         new = [k for p in people for k in p.keys if k not in case.keys]
         for p in people:
@@ -240,12 +268,16 @@ class CaseLinker:
         for k in (ad if (dn is not None or not case.keys) else None, dn):
             if k is not None and k not in case.keys:
                 new.append(k)
+        index = self._index
         for k in new:
             case.keys.add(k)
-            ids = self._index.setdefault(k, [])
-            ids.append(cid)
-            if len(ids) > INDEX_DEPTH:
-                del ids[0]
+            ids = index.get(k)
+            if ids is None:
+                index[k] = (cid,)
+            elif len(ids) < INDEX_DEPTH:
+                index[k] = ids + (cid,)
+            else:
+                index[k] = ids[1:] + (cid,)
         case.has_dispute_no = case.has_dispute_no or dn is not None
         if dispute_kind and not case.dispute_kind:
             case.dispute_kind = dispute_kind
@@ -253,7 +285,7 @@ class CaseLinker:
         case.last_at = max(case.last_at, rec.occurred_at)
         if len(case.evidence) < MAX_EVIDENCE:
             # (interned: a handful of distinct texts, one per record of every case)
-            case.evidence[rec.id] = intern("+".join(sorted(labels))) if labels else "首条记录,新立案件"
+            case.evidence[rec.id] = intern("+".join(why)) if why else "首条记录,新立案件"
 
     def _merge(self, keep: Case, other: Case, via: str) -> Case:
         """Merge two cases: the older id survives, the other becomes its alias."""
@@ -265,8 +297,8 @@ class CaseLinker:
         for k in other.keys:
             ids = self._index.get(k)
             if ids is not None:
-                ids[:] = [keep.case_id if i == other.case_id else i for i in ids]
-                ids[:] = list(dict.fromkeys(ids))
+                self._index[k] = tuple(dict.fromkeys(
+                    keep.case_id if i == other.case_id else i for i in ids))
         del self.cases[other.case_id]
         self.aliases[other.case_id] = keep.case_id
         return keep
@@ -310,9 +342,11 @@ class CaseLinker:
             for k in case.keys:
                 ids = self._index.get(k)
                 if ids is not None and cid in ids:
-                    ids.remove(cid)
-                    if not ids:
+                    if len(ids) == 1:
                         del self._index[k]
+                    else:
+                        i = ids.index(cid)
+                        self._index[k] = ids[:i] + ids[i + 1:]
         if self.aliases:
             dead = [a for a in self.aliases if self.canonical(a) not in self.cases]
             for a in dead:

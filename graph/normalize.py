@@ -33,10 +33,13 @@ _CN_NUM = re.compile(r"[零〇一二两三四五六七八九十百千]+(?=[号�
 # (a 市 or 区 after a 镇, 街, 路 or 号 is a shop or an estate: 龙泉镇超市, 张掖路菜市)
 _PREFIX = re.compile(r"^(?:[^省]{2,8}?(?:省|自治区))?(?:[^市州盟镇乡街路号]{1,8}?(?:市|自治州|州|盟))?"
                      r"(?:[^区县旗镇乡街路号]{1,8}?(?<![小社园校景厂矿])(?:区|县|旗))?")
-_BUILDING = re.compile(r"(\d+)(?:号楼|幢|栋|座|号栋)")
-_UNIT_RE = re.compile(r"(\d+)(?:单元|门)")
+# (the forms already canonical, 3栋 and 2单元, are left out: rewriting them to themselves cost
+# a Python call per match, and each pattern runs only when a character it needs is there)
+_BUILDING = re.compile(r"(\d+)(?:号楼|幢|座|号栋)")
+_UNIT_RE = re.compile(r"(\d+)门")
 _ROOM = re.compile(r"(\d+)(?:室|房|户)$")
 _DASHED = re.compile(r"(\d+)号(\d+)-(\d+)-(\d+)$")  # 12号3-2-301 = building 3, entrance 2, room 301
+_HAN = re.compile("[\u4e00-\u9fff]")
 
 
 def chinese_number(text: str) -> int:
@@ -55,15 +58,19 @@ def chinese_number(text: str) -> int:
 
 def normalise_address(address: str) -> str:
     a = unicodedata.normalize("NFKC", address).strip()
-    if not any("\u4e00" <= c <= "\u9fff" for c in a):
+    if not _HAN.search(a):
         return " ".join(a.split()).casefold()  # a foreign address: case and spacing only
     a = "".join(a.split())
     a = _CN_NUM.sub(lambda m: str(chinese_number(m.group(0))), a)
     stripped = _PREFIX.sub("", a, count=1)
     if len(stripped) >= 4:  # never strip an address down to nothing useful
         a = stripped
-    a = _DASHED.sub(r"\1号\2栋\3单元\4", a)
-    a = _BUILDING.sub(r"\1栋", a)
-    a = _UNIT_RE.sub(r"\1单元", a)
-    a = _ROOM.sub(r"\1", a)
+    if "-" in a:
+        a = _DASHED.sub(r"\1号\2栋\3单元\4", a)
+    if "楼" in a or "幢" in a or "座" in a or "号栋" in a:
+        a = _BUILDING.sub(r"\1栋", a)
+    if "门" in a:
+        a = _UNIT_RE.sub(r"\1单元", a)
+    if a[-1] in "室房户":
+        a = _ROOM.sub(r"\1", a)
     return a.casefold()

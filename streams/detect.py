@@ -13,14 +13,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import AbstractSet, Any, Mapping, Protocol, runtime_checkable
+from typing import AbstractSet, Any, Mapping, NamedTuple, Protocol, runtime_checkable
 
 from .records import Signal
 
 
-@dataclass(slots=True)
-class CaseEntry:
-    """What a case remembers of one of its records: no personal data."""
+class CaseEntry(NamedTuple):
+    """What a case remembers of one of its records: no personal data.
+
+    (A named tuple, not a dataclass: cases hold one per record, ~2 M at 1 M people, and the
+    collector stops tracking a tuple of strings and times; slotted objects it walks on every
+    full collection.)
+    """
 
     record_id: str
     kind: str           # grid_event | call | video_alert

@@ -11,7 +11,7 @@ from engine.app import build_pipeline
 from engine.config import load_settings
 from engine.worker_acts import ActState
 from engine.worker_acts import process as apply_items
-from engine.worker_state import HEADER, Snapshots, dump, seal, snapshot_key, unseal
+from engine.worker_state import HEADER, VERSION, Snapshots, dump, seal, snapshot_key, unseal
 from streams.simulate import SimConfig, generate
 from streams.sources import decode_lines
 from streams.topics import route
@@ -129,6 +129,6 @@ def test_snapshots_with_a_wrong_mac_or_version_are_refused_unloaded(tmp_path, ca
     with caplog.at_level(logging.WARNING, logger="yujing.worker"):
         assert snaps.load(build, 0, before=10**9) is None, "nothing usable: replay from offset 0"
     assert not bomb.exists()
-    versions = [r.getMessage() for r in caplog.records if "not a version 2 snapshot" in r.getMessage()]
+    versions = [r.getMessage() for r in caplog.records if f"not a version {VERSION} snapshot" in r.getMessage()]
     assert len(versions) == 2, caplog.text
-    assert snaps.refused == 6 and HEADER % 2 == b"yujing-snapshot v2\n"
+    assert snaps.refused == 6 and HEADER % VERSION == b"yujing-snapshot v3\n"

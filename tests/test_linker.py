@@ -92,6 +92,16 @@ def test_strangers_are_not_merged():
     assert link(lk, call("e", 31, who(2, "李四"))) == c2
 
 
+def test_an_address_links_only_within_its_subdistrict():
+    """One address text in two 街道 (two region codes' first 9 digits) is two places."""
+    lk = CaseLinker(H)
+    here = link(lk, call("a", 0, {"name": "张三"}, parties=[{"name": "李四"}]))
+    there = call("b", 1, {"name": "张三"}, parties=[{"name": "李四"}]).model_copy(
+        update={"place": call("b", 1, {}).place.model_copy(update={"region_code": "629901002001"})})
+    assert link(lk, there) not in (None, here)
+    assert link(lk, call("c", 2, {"name": "张三"}, parties=[{"name": "李四"}])) == here
+
+
 def test_video_links_by_address_only_while_the_case_is_live():
     lk = CaseLinker(H)
     c = link(lk, reg("g", 0, "D-1", [who(1, "张三"), who(2, "李四")]))
@@ -136,6 +146,11 @@ def test_merging_is_order_independent_and_idempotent(args):
         for t, (i, j) in enumerate(order):
             link(lk, call(f"x{t}", n + t, who(10 * i, "甲"), "",
                           parties=[who(10 * i + 1, "乙"), who(10 * j, "甲"), who(10 * j + 1, "乙")]))
+        # the index names live cases only, once each (a merge rewrites it: ``link`` relies on
+        # this and does not resolve aliases per candidate)
+        held = [ids for ids in lk._index.values()]
+        assert all(c in lk.cases for ids in held for c in ids), held
+        assert all(len(set(ids)) == len(ids) for ids in held), held
         return first, [lk.canonical(c) for c in first]
 
     first, got = final(bridges)

@@ -164,7 +164,7 @@ def test_repeat_window_excludes_a_record_exactly_one_window_old():
     class Rec:
         id, kind, occurred_at = "z", "call", at
     assert rule.detect(Rec(), CaseContext("C", entries)) == []  # x is exactly 7 days old: outside
-    entries[0].at = T0 + timedelta(seconds=1)
+    entries[0] = entries[0]._replace(at=T0 + timedelta(seconds=1))
     assert len(rule.detect(Rec(), CaseContext("C", entries))) == 1
 
 
