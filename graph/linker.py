@@ -75,8 +75,8 @@ class CaseLinker:
         self.cases: dict[str, Case] = {}
         self.aliases: dict[str, str] = {}        # merged case id -> the case it merged into
         self._seq = 0
-        # (街道 code, address as written) -> address key or None (a cache: the key is made once
-        # per place, not once per record)
+        # (region code, address as written) -> address key or None (a cache: the key is made
+        # once per place, not once per record)
         self._addr: dict[tuple[str, str], str | None] = {}
 
     # --- state (engine/worker_state.py snapshots it) ---------------------------------------
@@ -150,7 +150,7 @@ class CaseLinker:
             if label:
                 hit += 1
                 bits |= label
-        return hit, a, bits | _BY_AD if a else bits
+        return hit, a, (bits | _BY_AD) if a else bits
 
     @staticmethod
     def _accepts(c: Case, hit: int, unknown: int, a: bool, has_ad: bool) -> bool:
@@ -171,8 +171,8 @@ class CaseLinker:
             return None
         at = rec.occurred_at
         # a case quiet too long is a past story.  (One cut-off compare per candidate instead of
-        # a timedelta per candidate; the two differ only across a DST change, which China's
-        # +08:00 event times do not have.)
+        # a timedelta per candidate; the two differ only across a DST change, and event times
+        # are +08:00 or Asia/Shanghai, which has had none since 1991.)
         cutoff = at - self.idle
         cands: dict[str, Case] = {}
         index, cases = self._index, self.cases
