@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any, Iterator
 
-from benchmarks.common import RESULTS, feature_query_latency, machine
+from benchmarks.common import RESULTS, feature_query_latency, machine, speed_score
 from engine.pipeline import GC_THRESHOLD, tune_gc
 from graph.detector import GraphDetector
 from streams.detect import CaseContext, KeyPersonInfo
@@ -286,6 +286,7 @@ def merge(key: str, value: dict) -> None:
     path = RESULTS / "graph.json"
     doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     value["machine"], value["date"] = machine(), datetime.now().date().isoformat()
+    value["machine_speed"] = speed_score()
     doc[key] = value
     if key == "scale_build":
         people = value["people_in_graph"]

@@ -36,6 +36,9 @@ def table() -> str:
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         machine, date = data.pop("machine", "?"), data.pop("date", "?")
+        speed = data.pop("machine_speed", None)   # (benchmarks/common.py speed_score)
+        if speed:
+            machine += f", speed {speed['interpreter']}/{speed['memory']}"
         given = data.pop("input", {})
         flat: list = []
         _flat("", data, flat)
