@@ -80,7 +80,9 @@ class CaseLinker:
         self._addr: dict[tuple[str, str], str | None] = {}
 
     # --- state (engine/worker_state.py snapshots it) ---------------------------------------
-    _CONFIG = ("_hash", "_names")   # rebuilt from the settings, never saved (the hasher's key)
+    # never saved: rebuilt from the settings (the hasher's key), or a cache refilled on demand
+    # (up to 100 k addresses as written: a snapshot need not carry them)
+    _CONFIG = ("_hash", "_names", "_addr")
 
     def snapshot(self) -> dict[str, Any]:
         """The linker's state by reference (cases, index, aliases...): the caller copies it

@@ -196,3 +196,20 @@ def test_a_merged_case_keeps_its_warning_reachable(pruned):
                      "record_id": "b", "outcome": "resolved"})
     out = p.process(list(decode_lines([fb])))
     assert [(w.id, w.state) for w in out.warnings] == [(wid, "closed")]
+
+
+def test_a_restored_linker_links_as_the_original_without_its_address_cache():
+    import pickle
+    lk = CaseLinker(H)
+    first = [reg("g", 0, "D-1", [who(1, "张三"), who(2, "李四")]),
+             call("a", 1, who(3, "王五"), "东岗区甲路1号", parties=[who(4, "赵六")])]
+    ids = [link(lk, r) for r in first]
+    state = lk.snapshot()
+    assert "_addr" not in state and "_hash" not in state  # a cache and the key stay out
+    back = CaseLinker(H)
+    back.restore(pickle.loads(pickle.dumps(state)))
+    later = [call("b", 2, who(1, "张三", with_id=False)), call("c", 3, {"name": "王五"}, "东岗区甲路1号"),
+             call("d", 4, who(9, "路人"), "西固区别的路1号")]
+    got = [link(back, r) for r in later]
+    assert got[:2] == ids and got[2] not in (None, *ids)   # by phone; by name at the address
+    assert got == [link(lk, r) for r in later]
