@@ -15,7 +15,7 @@ Where: ``DIR/<topic>/<partition>/<offset>.snap`` (DIR = ``DATA_DIR/snapshots`` o
 ``--snapshot-dir``; a directory shared by the workers lets any worker resume any partition's
 snapshot; otherwise a worker only finds the snapshots it made itself and replays from 0 the
 rest). A file is written to a temporary name then renamed (a crash mid-write leaves the older
-ones), mode 0600: it holds what the pipeline holds (keyed hashes, masked addresses, the case
+ones), mode 0600: it holds what the pipeline holds (keyed hashes, addresses as written, the case
 entries' text), like the store and the spool in the same folder.
 
 Format (``VERSION`` 3; 3 since the case linker's index holds tuples and ``CaseEntry`` is a named
