@@ -82,15 +82,15 @@ class CaseLinker:
     # --- state (engine/worker_state.py snapshots it) ---------------------------------------
     # never saved: rebuilt from the settings (the hasher's key), or a cache refilled on demand
     # (up to 100 k addresses as written: a snapshot need not carry them)
-    _CONFIG = ("_hash", "_names", "_addr")
+    _NOT_SAVED = ("_hash", "_names", "_addr")
 
     def snapshot(self) -> dict[str, Any]:
         """The linker's state by reference (cases, index, aliases...): the caller copies it
         (pickles it) before the linker goes on."""
-        return {k: v for k, v in vars(self).items() if k not in self._CONFIG}
+        return {k: v for k, v in vars(self).items() if k not in self._NOT_SAVED}
 
     def restore(self, state: dict[str, Any]) -> None:
-        vars(self).update({k: v for k, v in state.items() if k not in self._CONFIG})
+        vars(self).update({k: v for k, v in state.items() if k not in self._NOT_SAVED})
 
     # --- ids ------------------------------------------------------------------------------
     def canonical(self, case_id: str) -> str:

@@ -96,8 +96,9 @@ def test_an_address_links_only_within_its_subdistrict():
     """One address text in two 街道 (two region codes' first 9 digits) is two places."""
     lk = CaseLinker(H)
     here = link(lk, call("a", 0, {"name": "张三"}, parties=[{"name": "李四"}]))
-    there = call("b", 1, {"name": "张三"}, parties=[{"name": "李四"}]).model_copy(
-        update={"place": call("b", 1, {}).place.model_copy(update={"region_code": "629901002001"})})
+    here_call = call("b", 1, {"name": "张三"}, parties=[{"name": "李四"}])
+    elsewhere = here_call.place.model_copy(update={"region_code": "629901002001"})  # another 街道
+    there = here_call.model_copy(update={"place": elsewhere})
     assert link(lk, there) not in (None, here)
     assert link(lk, call("c", 2, {"name": "张三"}, parties=[{"name": "李四"}])) == here
 
