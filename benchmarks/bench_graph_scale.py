@@ -40,6 +40,7 @@ from typing import Any, Iterator
 from benchmarks.common import RESULTS, feature_query_latency, machine, speed_score
 from engine.pipeline import GC_THRESHOLD, tune_gc
 from graph.detector import GraphDetector
+from streams import native
 from streams.detect import CaseContext, KeyPersonInfo
 from streams.privacy import Hasher
 from streams.records import TZ
@@ -314,6 +315,8 @@ def main() -> None:
     ap.add_argument("--no-save", action="store_true")
     ap.add_argument("--dump", default=None, help="build: save the binary snapshot here")
     ap.add_argument("--snapshot", default=None, help="restore: the binary snapshot to load")
+    ap.add_argument("--save-as", default=None,
+                    help="the graph.json key to save under (default: scale_<mode>)")
     a = ap.parse_args()
     # the collector as the engine sets it for a stream (``yujing run``, ``backtest``, the worker):
     # at Python's default every full pass walks the whole graph, a cost no run of the engine pays
@@ -331,12 +334,13 @@ def main() -> None:
     else:
         out = stream(a.people, a.days or 90, a.retention)
     out["gc_threshold"] = list(GC_THRESHOLD)
+    out["linker"] = native.describe()   # compiled or plain Python (streams/native.py)
     with open("/proc/loadavg") as f:
         out["load_average"] = f.read().split()[:3]
     print(json.dumps(out, ensure_ascii=False, indent=2))
     if not a.no_save:
-        merge({"build": "scale_build", "stream": "scale_stream", "restore": "scale_restore",
-               "link": "scale_link"}[a.mode], out)
+        merge(a.save_as or {"build": "scale_build", "stream": "scale_stream",
+                            "restore": "scale_restore", "link": "scale_link"}[a.mode], out)
 
 
 if __name__ == "__main__":

@@ -71,22 +71,26 @@ class Tape:
         return len(self.items)
 
 
-class _TapingLinker(CaseLinker):
-    """The real linker, writing down what it answers."""
+class _TapingLinker:
+    """The real linker, writing down what it answers.  It wraps the linker rather than
+    subclassing it: a compiled class (streams/native.py) takes no interpreted subclass."""
 
     def __init__(self, hasher: Hasher, tape: Tape):
-        super().__init__(hasher)
+        self.inner = CaseLinker(hasher)
         self.tape = tape
 
+    def __getattr__(self, name: str) -> Any:   # cases, aliases, canonical, open_alone...
+        return getattr(self.inner, name)
+
     def link(self, rec: Any, entry: CaseEntry, dispute_kind: str | None = None) -> LinkResult | None:
-        res = super().link(rec, entry, dispute_kind)
+        res = self.inner.link(rec, entry, dispute_kind)
         self.tape.links[rec.id] = None if res is None else LinkResult(
             _view(res.case), res.created, res.reasons, frozenset(res.people),
             frozenset(res.new_people), list(res.merged), res.via, res.party_cases, res.address_cases)
         return res
 
     def prune(self, before: datetime) -> list[str]:
-        gone = super().prune(before)
+        gone = self.inner.prune(before)
         self.tape.prunes.append(gone)
         return gone
 

@@ -18,8 +18,9 @@ rest). A file is written to a temporary name then renamed (a crash mid-write lea
 ones), mode 0600: it holds what the pipeline holds (keyed hashes, addresses as written, the case
 entries' text), like the store and the spool in the same folder.
 
-Format (``VERSION`` 3; 3 since the case linker's index holds tuples and ``CaseEntry`` is a named
-tuple): a header line ``yujing-snapshot v3``, then the 32-byte HMAC-SHA256 of
+Format (``VERSION`` 4; 4 since cases pickle by their fields, the same compiled or not, see
+streams/native.py; 3 since the case linker's index holds tuples and ``CaseEntry`` is a named
+tuple): a header line ``yujing-snapshot v4``, then the 32-byte HMAC-SHA256 of
 header and payload, keyed by a key derived from the deployment's hash key (engine/config.py
 ``hash_key``), then the payload: a pickle of ``{"format", "version", "fingerprint", "topic",
 "partition", "offset", "state"}``. Pickle because the state is the engine's own objects
@@ -46,7 +47,7 @@ from typing import Any, Callable
 log = logging.getLogger("yujing.worker")
 
 FORMAT = "yujing.worker.snapshot"
-VERSION = 3
+VERSION = 4
 HEADER = b"yujing-snapshot v%d\n"
 MAC_BYTES = 32
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable
+from typing import AbstractSet, Any, Iterable
 
 from streams.detect import CaseEntry
 
@@ -32,6 +32,13 @@ class Case:
     evidence: dict[str, str] = field(default_factory=dict)  # record id -> what joined it
     size: int = 0                  # records ever linked
     has_dispute_no: bool = False   # a registration (登记编号) belongs to it
+
+    def __reduce__(self) -> tuple:
+        # by its fields: one pickle whether this class runs compiled or as Python (a compiled
+        # class has no ``__dict__``: streams/native.py), so a snapshot loads in either
+        return (Case, (self.case_id, self.seq, self.region_code, self.address, self.first_at,
+                       self.last_at, self.dispute_kind, self.entries, self.party_keys, self.keys,
+                       self.phone_names, self.names, self.evidence, self.size, self.has_dispute_no))
 
     def add(self, entry: CaseEntry) -> None:
         # keep event-time order even when records arrive late
@@ -66,15 +73,21 @@ class Case:
 
 @dataclass(slots=True)
 class LinkResult:
-    case: Case
+    # (loose types where a backtest tape hands over its own: compiled code checks them,
+    # streams/native.py) a ``Case``, or a tape's ``CaseView`` (engine/backtest_tape.py)
+    case: Any
     created: bool
     reasons: list[str]             # which evidence linked it ("电话", "住址", ...)
-    people: set[str]               # keyed hashes of the people this record names
-    new_people: set[str]           # ... of those the case had not seen before
+    people: AbstractSet[str]       # keyed hashes of the people this record names
+    new_people: AbstractSet[str]   # ... of those the case had not seen before
     merged: list[str] = field(default_factory=list)  # case ids merged into ``case`` just now
     via: str = ""                  # why they merged (Chinese, no personal data: ``merge_reason``)
     party_cases: int = 0           # other live cases the record's people are known in
     address_cases: int = 0         # other live cases at the record's address
+
+    def __reduce__(self) -> tuple:   # (as ``Case.__reduce__``: a saved tape loads in either)
+        return (LinkResult, (self.case, self.created, self.reasons, self.people, self.new_people,
+                             self.merged, self.via, self.party_cases, self.address_cases))
 
 
 @dataclass(slots=True)
@@ -87,6 +100,9 @@ class CaseMerge:
     into: str
     at: datetime
     why: str
+
+    def __reduce__(self) -> tuple:   # (as ``Case.__reduce__``)
+        return (CaseMerge, (self.gone, self.into, self.at, self.why))
 
 
 def merge_reason(record_id: str, labels: Iterable[str]) -> str:

@@ -80,17 +80,20 @@ class CaseLinker:
         self._addr: dict[tuple[str, str], str | None] = {}
 
     # --- state (engine/worker_state.py snapshots it) ---------------------------------------
-    # never saved: rebuilt from the settings (the hasher's key), or a cache refilled on demand
-    # (up to 100 k addresses as written: a snapshot need not carry them)
-    _NOT_SAVED = ("_hash", "_names", "_addr")
+    # Named, not ``vars(self)``: compiled (streams/native.py) the linker has no ``__dict__``.
+    # Never saved: ``_hash`` and ``_names`` (rebuilt from the settings: the hasher's key) and
+    # ``_addr`` (a cache refilled on demand, up to 100 k addresses as written).
+    _SAVED = ("idle", "video_window", "formalise_window", "_index", "cases", "aliases", "_seq")
 
     def snapshot(self) -> dict[str, Any]:
         """The linker's state by reference (cases, index, aliases...): the caller copies it
         (pickles it) before the linker goes on."""
-        return {k: v for k, v in vars(self).items() if k not in self._NOT_SAVED}
+        return {k: getattr(self, k) for k in self._SAVED}
 
     def restore(self, state: dict[str, Any]) -> None:
-        vars(self).update({k: v for k, v in state.items() if k not in self._NOT_SAVED})
+        for k in self._SAVED:
+            if k in state:
+                setattr(self, k, state[k])
 
     # --- ids ------------------------------------------------------------------------------
     def canonical(self, case_id: str) -> str:
@@ -122,8 +125,8 @@ class CaseLinker:
         people = people_of(parties, self._hash, self._names)
         place = rec.place
         where = (place.region_code, place.address)
-        ad = self._addr.get(where, 0)
-        if ad == 0:
+        ad = self._addr.get(where, "")   # ("": not cached yet; None: no usable address)
+        if ad == "":
             if len(self._addr) > 100_000:
                 self._addr.clear()
             addr = normalise_address(place.address)
@@ -235,6 +238,7 @@ class CaseLinker:
             if dn is None and not self._may_open(rec):
                 return None
             case = self._new_case(rec)
+        assert case is not None   # (for the compiler: a case was found or made)
         labels = _labels(bits) if bits else set()
         if numbered:
             labels.add(_DN)

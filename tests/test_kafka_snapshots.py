@@ -131,4 +131,4 @@ def test_snapshots_with_a_wrong_mac_or_version_are_refused_unloaded(tmp_path, ca
     assert not bomb.exists()
     versions = [r.getMessage() for r in caplog.records if f"not a version {VERSION} snapshot" in r.getMessage()]
     assert len(versions) == 2, caplog.text
-    assert snaps.refused == 6 and HEADER % VERSION == b"yujing-snapshot v3\n"
+    assert snaps.refused == 6 and HEADER % VERSION == b"yujing-snapshot v4\n"

@@ -1,0 +1,100 @@
+"""Compiled hot paths: the same Python source, compiled to C by mypyc, used only while fresh.
+
+The case linker and its helpers (``NATIVE_MODULES``) are plain Python, and stay the source of
+truth. ``make setup`` also compiles them with mypyc (``scripts/build_native.py``) into
+``build/native/``, beside a manifest of the SHA-256 of every source it compiled. A package
+listed here calls ``activate`` from its ``__init__``; when the manifest matches the sources and
+this interpreter, the package's ``__path__`` gains the compiled folder first and its modules
+import compiled (~1.3x the linker's records/s, ``benchmarks/bench_graph_scale.py link``).
+Anything else (no build, a source edited since, another Python, ``YUJING_PURE=1``) imports the
+pure source: a stale build can never shadow an edit.
+
+Compiled code checks the annotated types at run time (a function annotated ``-> str`` that
+returns None raises ``TypeError``) and its classes take no interpreted subclass and have no
+``__dict__``: the compiled modules are written to allow that, and the whole test suite runs
+against them (tests/test_native.py checks that it does, and runs their doctests from source).
+
+>>> status()["mode"] in ("native", "pure")
+True
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, MutableSequence
+
+ROOT = Path(__file__).resolve().parents[1]
+NATIVE_MODULES = ("graph.cases", "graph.entities", "graph.normalize", "graph.linker")
+GROUP = "yujing_native"   # mypyc's shared library: ``yujing_native__mypyc``
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get("YUJING_NATIVE_DIR") or ROOT / "build" / "native")
+
+
+def source_of(module: str) -> Path:
+    return ROOT / (module.replace(".", "/") + ".py")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def interpreter() -> str:
+    """What a build is only good for: this Python's version and extension ABI."""
+    return f"{sys.implementation.cache_tag} {sys.version.split()[0]} {sys.platform}"
+
+
+@lru_cache(maxsize=1)
+def _check() -> tuple[str, str]:
+    """(mode, why): ``native`` when the build matches every source, else ``pure`` and why."""
+    if os.environ.get("YUJING_PURE"):
+        return "pure", "YUJING_PURE is set"
+    manifest = build_dir() / "manifest.json"
+    try:
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "pure", f"no compiled build ({manifest} is missing: make setup builds it)"
+    except (OSError, ValueError) as exc:
+        return "pure", f"unreadable {manifest}: {exc}"
+    if m.get("interpreter") != interpreter():
+        return "pure", f"built for {m.get('interpreter')}, running {interpreter()}"
+    built = m.get("sources", {})
+    for mod in NATIVE_MODULES:
+        if built.get(mod) != digest(source_of(mod)):
+            return "pure", f"{source_of(mod).relative_to(ROOT)} changed since the build (make setup rebuilds)"
+    return "native", f"compiled by mypyc {m.get('mypy', '?')} in {build_dir()}"
+
+
+def activate(package: str, path: MutableSequence[str]) -> bool:
+    """Put the compiled modules of ``package`` first on its ``__path__`` when the build is fresh."""
+    mode, _ = _check()
+    if mode != "native" or not any(m.rpartition(".")[0] == package for m in NATIVE_MODULES):
+        return False
+    folder = str(build_dir() / package.replace(".", "/"))
+    if folder not in path:
+        path.insert(0, folder)
+    if str(build_dir()) not in sys.path:   # where the modules' shared library is found
+        sys.path.append(str(build_dir()))
+    return True
+
+
+def describe() -> str:
+    """One line for the start-up log: which kind of linker this process runs, and why."""
+    mode, why = _check()
+    return f"compiled ({why})" if mode == "native" else f"plain Python ({why})"
+
+
+def status() -> dict[str, Any]:
+    """For the start-up log and the tests: the mode, why, and where each module comes from."""
+    mode, why = _check()
+    where = {}
+    for mod in NATIVE_MODULES:
+        m = sys.modules.get(mod)
+        if m is not None:
+            where[mod] = "compiled" if str(getattr(m, "__file__", "")).endswith(".so") else "source"
+    return {"mode": mode, "why": why, "modules": where}

@@ -1,0 +1,164 @@
+"""The compiled linker (streams/native.py): in use when fresh, never when stale, and the same.
+
+``make test`` sets ``YUJING_REQUIRE_NATIVE=1``: the suite then fails unless the case linker
+runs compiled, so every other test exercises the compiled code.  The checks of what happens
+with another build (stale, none, forced off) and of compiled against plain Python run in child
+processes, since a process imports each module once.
+"""
+from __future__ import annotations
+
+import doctest
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams import native
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = """
+import json, graph.linker
+from streams import native
+print(json.dumps({"file": graph.linker.__file__, **native.status()}))
+"""
+
+
+def probe(**env: str) -> dict:
+    res = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, **env}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_the_compiled_linker_is_in_use_when_the_suite_requires_it():
+    import graph.linker
+
+    st = native.status()
+    compiled = graph.linker.__file__.endswith(".so")
+    if os.environ.get("YUJING_REQUIRE_NATIVE"):
+        assert st["mode"] == "native", f"the compiled linker is not in use: {st['why']}"
+    # whatever the mode, every listed module comes from where the mode says
+    assert compiled == (st["mode"] == "native")
+    assert set(st["modules"].values()) <= {"compiled" if compiled else "source"}
+
+
+@pytest.fixture()
+def build_copy(tmp_path: Path) -> Path:
+    """A copy of the current build to spoil (the real one stays as it is)."""
+    src = native.build_dir()
+    if not (src / "manifest.json").exists():
+        pytest.fail(f"no compiled build in {src}: run `make setup` (scripts/build_native.py)")
+    dst = tmp_path / "native"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_a_fresh_build_is_used_and_a_stale_one_never(build_copy: Path):
+    assert probe(YUJING_NATIVE_DIR=str(build_copy))["file"].endswith(".so")
+    manifest = build_copy / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["sources"]["graph.normalize"] = "0" * 64      # as if normalize.py were edited since
+    manifest.write_text(json.dumps(m))
+    got = probe(YUJING_NATIVE_DIR=str(build_copy))
+    assert got["file"] == str(ROOT / "graph" / "linker.py")   # the whole group, not one module
+    assert got["mode"] == "pure" and "graph/normalize.py changed since the build" in got["why"]
+    m["sources"] = json.loads((native.build_dir() / "manifest.json").read_text())["sources"]
+    m["interpreter"] = "cpython-399 3.99.0 linux"
+    manifest.write_text(json.dumps(m))
+    assert "built for cpython-399" in probe(YUJING_NATIVE_DIR=str(build_copy))["why"]
+
+
+def test_no_build_or_yujing_pure_means_plain_python(tmp_path: Path):
+    got = probe(YUJING_NATIVE_DIR=str(tmp_path / "none"))
+    assert got["file"].endswith("graph/linker.py") and "make setup builds it" in got["why"]
+    got = probe(YUJING_PURE="1")
+    assert got["file"].endswith("graph/linker.py") and got["modules"] == {
+        "graph.cases": "source", "graph.entities": "source", "graph.normalize": "source",
+        "graph.linker": "source"}
+
+
+def test_the_makefile_rebuilds_on_every_compiled_source():
+    text = (ROOT / "Makefile").read_text()
+    listed = re.search(r"^NATIVE_SRC := \$\(wildcard (.*)\)$", text, re.M).group(1).split()
+    assert listed == [str(native.source_of(m).relative_to(ROOT)) for m in native.NATIVE_MODULES]
+
+
+def test_the_compiled_modules_doctests_pass_from_source():
+    """(pytest cannot collect them from a compiled module: conftest.py leaves them to this)"""
+    attempted = 0
+    for mod in native.NATIVE_MODULES:
+        pkg, _, name = mod.rpartition(".")
+        alias = f"{pkg}._doctest_{name}"        # relative imports resolve in the package
+        spec = importlib.util.spec_from_file_location(alias, native.source_of(mod))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[alias] = module            # (dataclasses look their module up)
+        try:
+            spec.loader.exec_module(module)
+            res = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        finally:
+            del sys.modules[alias]
+        assert res.failed == 0, f"{mod}: {res.failed} doctest(s) failed"
+        attempted += res.attempted
+    assert attempted >= 10
+
+
+LINK = """
+import hashlib, json, pickle, sys
+from engine.pipeline import Pipeline
+from engine.warning_book import WarningBook
+from streams.privacy import Hasher
+from streams.sources import open_source
+import graph.linker
+
+city, snap, step = sys.argv[1:4]
+items = list(open_source(city))
+half = len(items) // 2
+pipe = Pipeline(Hasher(b"k" * 32), [], WarningBook())
+if step == "rest":
+    pipe.linker.restore(pickle.loads(open(snap, "rb").read()))
+    items = items[half:]
+seen = []
+for i in range(0, len(items), 500):
+    out = pipe.process(items[i:i + 500])
+    seen += [sorted(out.case_of.items()), [list(m) for m in out.merges]]
+    if step == "whole" and i + 500 == half:   # (half is a multiple of the batch: see the test)
+        open(snap, "wb").write(pickle.dumps(pipe.linker.snapshot()))
+blob = json.dumps(seen, ensure_ascii=False, default=str).encode()
+print(json.dumps({"file": graph.linker.__file__, "digest": hashlib.sha256(blob).hexdigest(),
+                  "records": sum(len(x) for x in seen[::2])}))
+"""
+
+
+def _link(city: Path, snap: Path, step: str, **env: str) -> dict:
+    res = subprocess.run([sys.executable, "-c", LINK, str(city), str(snap), step], cwd=ROOT,
+                         capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_compiled_and_plain_python_link_alike_and_resume_each_others_snapshots(tmp_path: Path):
+    from streams.simulate import SimConfig, write
+
+    city = tmp_path / "city.jsonl"
+    write(SimConfig(days=4, seed=3, noisy_names=True), city)
+    lines = city.read_text(encoding="utf-8").splitlines()
+    city.write_text("\n".join(lines[:len(lines) // 1000 * 1000]) + "\n", encoding="utf-8")
+    pure = {"YUJING_PURE": "1"}
+    snaps = {m: tmp_path / f"{m}.pkl" for m in ("native", "pure")}
+    whole_n = _link(city, snaps["native"], "whole")
+    whole_p = _link(city, snaps["pure"], "whole", **pure)
+    assert whole_n["file"].endswith(".so") or not os.environ.get("YUJING_REQUIRE_NATIVE")
+    assert whole_p["file"].endswith("linker.py")
+    assert whole_n["records"] > 3000 and whole_n["digest"] == whole_p["digest"]
+    # a snapshot of either kind resumes in the other exactly as in its own
+    for made, env in (("native", pure), ("pure", {})):
+        same = _link(city, snaps[made], "rest", **({} if env else pure))
+        other = _link(city, snaps[made], "rest", **env)
+        assert same["records"] > 1000 and other["digest"] == same["digest"], made
