@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test,native]'
 	touch $(STAMP)
 
-# The case linker compiled by mypyc (streams/native.py): used only while it matches the sources;
+# The case linker and the rule engine compiled by mypyc (streams/native.py): used only while it matches the sources;
 # if the build fails the engine runs the same code as plain Python (slower), so go on.
-NATIVE_SRC := $(wildcard graph/cases.py graph/entities.py graph/normalize.py graph/linker.py)
+NATIVE_SRC := $(wildcard graph/cases.py graph/entities.py graph/normalize.py graph/linker.py \
+                rules/kinds_base.py rules/kinds_timed.py rules/detector.py rules/lang/names.py \
+                rules/lang/compiler.py engine/warning_book.py)
 NATIVE     := build/native/manifest.json
 
 $(NATIVE): $(STAMP) $(NATIVE_SRC) scripts/build_native.py streams/native.py

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from typing import Any
@@ -53,7 +54,6 @@ def create_topics(bootstrap: str, topics: Topics, partitions: int = DEFAULT_PART
 
 
 def _topics(args: argparse.Namespace) -> Topics:
-    import logging
     # kafka-python logs every connection at INFO; the command's own output says what matters
     logging.getLogger("kafka").setLevel(logging.WARNING)
     return Topics(args.topic_prefix)
@@ -86,7 +86,6 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 def open_worker_store(settings: Any, spool_max_mb: float | None = None, wait: float = 120.0):
     """The worker's store: a ClickHouse server (``store_url``, spool under DATA_DIR/spool) or the
     embedded chDB under DATA_DIR/chdb. A server not up yet is waited for (``wait`` seconds)."""
-    import logging
     import time
 
     from streams.errors import SinkUnavailable
@@ -139,7 +138,6 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 def _cmd_console(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
 
     from .config import load_settings
     from .console_app import serve_console

@@ -65,7 +65,7 @@ class WarningBook:
     def __init__(self, cuts: LevelCuts | None = None, horizon: timedelta = timedelta(days=30),
                  fusion: Fusion | None = None):
         self.cuts = cuts or LevelCuts()
-        self.fusion = fusion or Fusion()
+        self.fusion = fusion or Fusion()  # type: ignore[call-arg]
         self.horizon = horizon   # signals older than this (event time) no longer count
         self._cases: dict[str, _CaseSignals] = {}
         self._alias: dict[str, str] = {}   # merged case id -> the case it merged into
@@ -118,6 +118,7 @@ class WarningBook:
         if cur is not None and level is not None and abs(cur.score - score) < 1e-4:
             return None
         if level is None:
+            assert cur is not None
             level = cur.level  # evidence aged out: keep the level; the centre closes warnings
         if cur is not None and LEVEL_RANK[level] < LEVEL_RANK[cur.level]:
             level = cur.level  # a warning is never silently downgraded while open

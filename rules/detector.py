@@ -163,10 +163,10 @@ class PackDetector:
         if not rules:
             return []
         env = Env(record, case)
-        rules = self._plans[record.kind].candidates(env)
+        cands = self._plans[record.kind].candidates(env)
         out: list[Signal] = []
         region = record.place.region_code
-        for r, when in rules:
+        for r, when in cands:
             if when is not None:     # (the plain case: the condition here, the rule's state after)
                 if not when(env):
                     continue
@@ -189,6 +189,7 @@ class PackDetector:
         if self.ext_wm is None or w > self.ext_wm:
             self.ext_wm = w
         wm = self.watermark
+        assert wm is not None   # (just set: ext_wm)
         out: list[Signal] = []
         for r in self.timed:
             if wm < r.wake:
@@ -252,6 +253,13 @@ class PackDetector:
 Candidate = tuple[Rule, Callable[[Env], bool] | None]
 
 
+def _getter(name: str) -> Callable[[Env], Any]:
+    found = lookup(name)
+    if found is None:   # (a guard names a field the condition compiled: always known)
+        raise ValueError(f"unknown guard field {name!r}")
+    return found[2]
+
+
 class _Plan:
     """The rules of one stream as (rule, its ``when`` or None), and per combination of the
     rules' guard fields' values (memoised) the ones whose ``when`` can hold, in rule order.
@@ -270,16 +278,16 @@ class _Plan:
         for r in rules:
             when = r.spec.when
             plain = (r.spec.kind in GUARDED_KINDS and when is not None and r.variants is None
-                     and type(r).on_match is not None)
+                     and r.single_condition)
             idx = []
-            for name, values in (when.guards if plain else ()):
+            for name, values in (when.guards if plain and when is not None else ()):
                 if name not in fields:
                     fields.append(name)
                 idx.append((fields.index(name), values))
-            need.append(((r, when.fn if plain else None), tuple(idx)))
+            need.append(((r, when.fn if plain and when is not None else None), tuple(idx)))
         self.rules = [c for c, _ in need]
         self.fields = tuple(fields)
-        self.getters = tuple(lookup(f)[2] for f in fields)
+        self.getters = tuple(_getter(f) for f in fields)
         self.need = need
         self.memo: dict[tuple, list[Candidate]] = {}
 

@@ -100,7 +100,10 @@ class Rule:
     # kinds with a single ``when`` (match, threshold, spike) split ``on_record`` in two: the
     # condition, then ``on_match`` for a record that meets it, so a detector that has checked
     # the condition itself (``rules.detector``) does not evaluate it twice
-    on_match: Callable[[Env, float, bool], list[Fire]] | None = None
+    single_condition = False
+
+    def on_match(self, env: Env, t: float, late: bool) -> list[Fire]:
+        raise NotImplementedError
 
     def on_watermark(self, wm: float) -> list[Fire]:
         """Fire due timers; now and then forget state no future record can use.
@@ -150,9 +153,11 @@ class OneConditionRule(Rule):
     """The kinds with a single ``when``: the condition, then ``on_match``."""
 
     late_ok = False  # late records neither count nor fire (windowed kinds)
+    single_condition = True
 
     def on_record(self, env: Env, t: float, late: bool) -> list[Fire]:
-        if (late and not self.late_ok) or not self.spec.when.fn(env):
+        when = self.spec.when
+        if (late and not self.late_ok) or when is None or not when.fn(env):
             return []
         return self.on_match(env, t, late)
 

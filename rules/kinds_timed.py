@@ -11,6 +11,8 @@ from typing import Any
 from .kinds_base import MAX_SEQ_EVENTS, TZ_OFFSET, Fire, OneConditionRule, Rule, RuleSpec, _cid, _insort, _iso
 from .lang.names import Env
 
+UNLESS = 1 << 30   # a sequence event's mask bit: an ``unless`` record
+
 
 class SequenceRule(Rule):
     """Steps A, B, ... in event-time order, first to last within ``window``, no ``unless`` between.
@@ -22,8 +24,6 @@ class SequenceRule(Rule):
     (within lateness) pair as in order; a match once emitted is never retracted.
     """
 
-    UNLESS = 1 << 30
-
     def __init__(self, spec: RuleSpec, keyfn):
         super().__init__(spec, keyfn)
         self.events: dict[str, list[list]] = {}   # key -> [[t, seq, rid, case id, mask], ...]
@@ -33,7 +33,7 @@ class SequenceRule(Rule):
         s = self.spec
         if late:
             return []
-        mask = self.UNLESS if s.unless is not None and s.unless.fn(env) else 0
+        mask = UNLESS if s.unless is not None and s.unless.fn(env) else 0
         if not mask:
             for i, c in enumerate(s.steps):
                 if c.fn(env):
@@ -64,7 +64,7 @@ class SequenceRule(Rule):
         used: set[int] = set()
         for ev in evs:
             t, mask = ev[0], ev[4]
-            if mask & self.UNLESS:
+            if mask & UNLESS:
                 partials.clear()
                 continue
             partials = [p for p in partials if t - p[0] < w]

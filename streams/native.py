@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, MutableSequence
 
 ROOT = Path(__file__).resolve().parents[1]
-NATIVE_MODULES = ("graph.cases", "graph.entities", "graph.normalize", "graph.linker")
+NATIVE_MODULES = ("graph.cases", "graph.entities", "graph.normalize", "graph.linker",
+                  "rules.kinds_base", "rules.kinds_timed", "rules.detector", "rules.lang.names",
+                  "rules.lang.compiler", "engine.warning_book")
 GROUP = "yujing_native"   # mypyc's shared library: ``yujing_native__mypyc``
 
 

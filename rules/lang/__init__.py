@@ -9,3 +9,7 @@
 from .errors import LangError
 
 __all__ = ["LangError"]
+
+from streams.native import activate as _activate
+
+_activate(__name__, __path__)

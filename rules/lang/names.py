@@ -23,7 +23,8 @@ class Env:
 
     def __init__(self, record: Any, case: Any):
         t = type(record)
-        self.r, self.c, self.t, self._cache = record, case, t, {}
+        self._cache: dict[str, Any] = {}
+        self.r, self.c, self.t = record, case, t
         # the text, read once: most conditions test it, several rules per record
         if t in _TEXTED:
             self.text = record.text
