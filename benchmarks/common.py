@@ -78,11 +78,15 @@ def speed_score(seconds: float = 1.0) -> dict[str, int]:
 def save(name: str, figures: dict, keep: tuple[str, ...] = ()) -> Path:
     """Write results/NAME.json; ``keep``: entries of the old file that other scripts measure
     (carried over as they are)."""
+    from streams import native   # (here: the scripts put the project on sys.path first)
+
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     old = json.loads(path.read_text(encoding="utf-8")) if keep and path.exists() else {}
     figures = {**figures, **{k: old[k] for k in keep if k in old}}
     out = {**figures, "machine": machine(), "machine_speed": speed_score(),
+           # the hot paths compiled by mypyc, or plain Python (streams/native.py)
+           "compiled": native.status()["mode"] == "native",
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
     path.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, ensure_ascii=False, indent=2))

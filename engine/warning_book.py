@@ -65,6 +65,7 @@ class WarningBook:
     def __init__(self, cuts: LevelCuts | None = None, horizon: timedelta = timedelta(days=30),
                  fusion: Fusion | None = None):
         self.cuts = cuts or LevelCuts()
+        # (mypy, for the compiler, does not see that pydantic fills Fusion's defaults)
         self.fusion = fusion or Fusion()  # type: ignore[call-arg]
         self.horizon = horizon   # signals older than this (event time) no longer count
         self._cases: dict[str, _CaseSignals] = {}

@@ -99,7 +99,8 @@ class Rule:
 
     # kinds with a single ``when`` (match, threshold, spike) split ``on_record`` in two: the
     # condition, then ``on_match`` for a record that meets it, so a detector that has checked
-    # the condition itself (``rules.detector``) does not evaluate it twice
+    # the condition itself (``rules.detector``) does not evaluate it twice; ``single_condition``
+    # says which kinds do (a flag, not ``on_match = None``: a compiled class has fixed methods)
     single_condition = False
 
     def on_match(self, env: Env, t: float, late: bool) -> list[Fire]:

@@ -1,11 +1,12 @@
 """Compiled hot paths: the same Python source, compiled to C by mypyc, used only while fresh.
 
-The case linker and its helpers (``NATIVE_MODULES``) are plain Python, and stay the source of
-truth. ``make setup`` also compiles them with mypyc (``scripts/build_native.py``) into
-``build/native/``, beside a manifest of the SHA-256 of every source it compiled. A package
-listed here calls ``activate`` from its ``__init__``; when the manifest matches the sources and
-this interpreter, the package's ``__path__`` gains the compiled folder first and its modules
-import compiled (~1.3x the linker's records/s, ``benchmarks/bench_graph_scale.py link``).
+The case linker, the rule engine and the warning book (``NATIVE_MODULES``) are plain Python,
+and stay the source of truth. ``make setup`` also compiles them with mypyc
+(``scripts/build_native.py``) into ``build/native/``, beside a manifest of the SHA-256 of every
+source it compiled. A package listed here calls ``activate`` from its ``__init__``; when the
+manifest matches the sources and this interpreter, the package's ``__path__`` gains the compiled
+folder first and its modules import compiled (the linker at 1 M people ~1.45x, a backtest
+replay ~1.2-1.4x: README, "Compiled hot paths").
 Anything else (no build, a source edited since, another Python, ``YUJING_PURE=1``) imports the
 pure source: a stale build can never shadow an edit.
 

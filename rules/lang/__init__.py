@@ -6,10 +6,10 @@
 >>> cond.check()
 'bool'
 """
-from .errors import LangError
-
-__all__ = ["LangError"]
-
 from streams.native import activate as _activate
 
-_activate(__name__, __path__)
+_activate(__name__, __path__)   # (first: before any module of the package is imported)
+
+from .errors import LangError  # noqa: E402
+
+__all__ = ["LangError"]
