@@ -196,3 +196,13 @@ def test_compiled_and_plain_python_rules_give_the_same_signals_and_warnings(tmp_
     assert got["native"]["file"].endswith(".so") or not os.environ.get("YUJING_REQUIRE_NATIVE")
     assert got["native"]["signals"] > 1000 and got["native"]["warned"] > 20
     assert got["native"]["digest"] == got["pure"]["digest"]
+
+
+def test_metrics_say_whether_this_process_runs_compiled():
+    import graph.linker
+    from engine.metrics import Metrics
+
+    want = 1.0 if graph.linker.__file__.endswith(".so") else 0.0
+    assert Metrics().registry.get_sample_value("yujing_compiled") == want
+    if os.environ.get("YUJING_REQUIRE_NATIVE"):
+        assert want == 1.0
