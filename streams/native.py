@@ -21,6 +21,8 @@ True
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import sys
@@ -70,6 +72,8 @@ def _check() -> tuple[str, str]:
     for mod in NATIVE_MODULES:
         if built.get(mod) != digest(source_of(mod)):
             return "pure", f"{source_of(mod).relative_to(ROOT)} changed since the build (make setup rebuilds)"
+    if _library() is None:
+        return "pure", f"{build_dir()} has no {GROUP}__mypyc library (make setup rebuilds it)"
     return "native", f"compiled by mypyc {m.get('mypy', '?')} in {build_dir()}"
 
 
@@ -78,12 +82,34 @@ def activate(package: str, path: MutableSequence[str]) -> bool:
     mode, _ = _check()
     if mode != "native" or not any(m.rpartition(".")[0] == package for m in NATIVE_MODULES):
         return False
+    _load_library()
     folder = str(build_dir() / package.replace(".", "/"))
     if folder not in path:
         path.insert(0, folder)
-    if str(build_dir()) not in sys.path:   # where the modules' shared library is found
-        sys.path.append(str(build_dir()))
     return True
+
+
+def _load_library() -> None:
+    """Load the modules' shared library (``GROUP__mypyc``, which each compiled module imports)
+    by its path.  Not by putting build/native on ``sys.path``: its folders (graph/, rules/...)
+    would then be found as namespace packages before the editable install's finder is asked,
+    and ``import graph`` from another directory would miss the sources."""
+    name, lib = f"{GROUP}__mypyc", _library()
+    if name in sys.modules or lib is None:   # (None: ``_check`` said pure already)
+        return
+    spec = importlib.util.spec_from_file_location(name, lib)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+def _library() -> Path | None:
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        lib = build_dir() / f"{GROUP}__mypyc{suffix}"
+        if lib.exists():
+            return lib
+    return None
 
 
 def describe() -> str:

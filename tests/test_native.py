@@ -30,8 +30,8 @@ print(json.dumps({"file": graph.linker.__file__, **native.status()}))
 """
 
 
-def probe(**env: str) -> dict:
-    res = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True,
+def probe(cwd: Path = ROOT, **env: str) -> dict:
+    res = subprocess.run([sys.executable, "-c", PROBE], cwd=cwd, capture_output=True, text=True,
                          env={**os.environ, **env}, timeout=120)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
@@ -47,6 +47,24 @@ def test_the_compiled_linker_is_in_use_when_the_suite_requires_it():
     # whatever the mode, every listed module comes from where the mode says
     assert compiled == (st["mode"] == "native")
     assert set(st["modules"].values()) <= {"compiled" if compiled else "source"}
+
+
+def test_the_engine_imports_compiled_from_any_directory(tmp_path: Path):
+    """As the ``yujing`` command runs: from another directory, the project found by the
+    editable install's finder (not on ``sys.path``); every package stays the sources' own."""
+    code = ("import json, sys, engine.app, engine.cli_kafka, rules.detector, graph.linker; "
+            "print(json.dumps({m: getattr(sys.modules[m], '__file__', None) for m in "
+            "('graph', 'rules', 'rules.lang', 'engine', 'graph.linker', 'rules.lang.compiler')}))")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = json.loads(res.stdout)
+    for pkg in ("graph", "rules", "rules.lang", "engine"):
+        assert got[pkg] == str(ROOT / pkg.replace(".", "/") / "__init__.py"), got
+    compiled = native.status()["mode"] == "native"
+    assert got["graph.linker"].endswith(".so") == compiled
+    assert got["rules.lang.compiler"].endswith(".so") == compiled
 
 
 @pytest.fixture()
