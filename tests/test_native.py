@@ -224,3 +224,35 @@ def test_metrics_say_whether_this_process_runs_compiled():
     assert Metrics().registry.get_sample_value("yujing_compiled") == want
     if os.environ.get("YUJING_REQUIRE_NATIVE"):
         assert want == 1.0
+
+
+def test_cases_pickle_every_field():
+    """``Case``, ``LinkResult`` and ``CaseMerge`` pickle by their fields (one pickle, compiled
+    or not): a field added to a class but not to its ``__reduce__`` would come back as its
+    default, silently, from every snapshot."""
+    import dataclasses
+    import pickle
+    from datetime import datetime, timezone
+
+    from graph.cases import Case, CaseMerge, LinkResult
+
+    def filled(cls, **given):
+        # every field a value other than its default: the one it would fall back to
+        values = {}
+        for i, f in enumerate(dataclasses.fields(cls)):
+            # (a string as written, run as Python; a class, compiled)
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            values[f.name] = given.get(f.name) or (
+                datetime(2026, 5, i + 1, tzinfo=timezone.utc) if "datetime" in kind
+                else True if kind == "bool" else i + 7 if kind == "int"
+                else [f"{f.name}-x"] if kind.startswith("list") else {f"{f.name}-x"}
+                if "set" in kind.lower() else {f"{f.name}-k": f"{f.name}-v"}
+                if kind.startswith("dict") else f"{f.name}-x")
+        return cls(**values), values
+
+    case, _ = filled(Case)
+    for obj, values in (filled(Case), filled(CaseMerge), filled(LinkResult, case=case)):
+        back = pickle.loads(pickle.dumps(obj))
+        for name, value in values.items():
+            got = getattr(back, name)
+            assert (got.case_id == value.case_id) if name == "case" else got == value, name
