@@ -79,7 +79,7 @@ async def serve_and_play(settings: Settings, items: Iterable[Item], *, exit_when
     desk = open_desk(settings.data_dir, metrics.registry, hub.publish)
     pipeline = build_pipeline(settings)
     tune_gc()   # a stream: the cyclic GC far less often (engine/pipeline.py, GC_THRESHOLD)
-    log.info("case linker: %s", native.describe())
+    log.info("linker and rules: %s", native.describe())
     users = open_users(settings)
     # rules profile (平时/战时/...): `yujing rules profile NAME` writes DATA_DIR/rules-profile
     reloader = PackReloader(settings.rules_dir, pipeline.detectors[0],

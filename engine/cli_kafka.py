@@ -118,7 +118,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from .worker_metrics import serve_metrics
     tune_gc(LATENCY_GC_THRESHOLD)   # bounded collector pauses (engine/pipeline.py)
     from streams import native
-    logging.getLogger("yujing.worker").info("case linker: %s", native.describe())
+    logging.getLogger("yujing.worker").info("linker and rules: %s", native.describe())
     store = open_worker_store(settings, args.spool_max_mb)
     metrics = Metrics()
     server = serve_metrics(metrics, args.metrics_host, args.metrics_port) if args.metrics_port else None

@@ -169,6 +169,16 @@ class CaseLinker:
         return a and unknown <= 1  # a stranger calling from the case's door
 
     # --- linking ------------------------------------------------------------------------
+    def _live(self, key: str, cutoff: datetime, into: dict[str, Case]) -> None:
+        """Add to ``into`` the cases holding ``key`` that were active at ``cutoff`` or later."""
+        cases = self.cases
+        for cid in self._index.get(key, ()):
+            c = cases.get(cid)
+            if c is None:   # (the index holds live ids only: ``_merge`` rewrites it)
+                c = cases.get(cid := self.canonical(cid))
+            if c is not None and c.last_at >= cutoff:
+                into[cid] = c
+
     def link(self, rec: Any, entry: CaseEntry, dispute_kind: str | None = None) -> LinkResult | None:
         """Put ``rec`` into a case; None for a record that names no case (see module doc)."""
         people, ad, dn = self.evidence(rec)
@@ -180,25 +190,14 @@ class CaseLinker:
         # are +08:00 or Asia/Shanghai, which has had none since 1991.)
         cutoff = at - self.idle
         cands: dict[str, Case] = {}
-        index, cases = self._index, self.cases
         for p in people:
             for k in p.keys:
-                for cid in index.get(k, ()):
-                    c = cases.get(cid)
-                    if c is None:   # (the index holds live ids only: ``_merge`` rewrites it)
-                        c = cases.get(cid := self.canonical(cid))
-                    if c is not None and c.last_at >= cutoff:
-                        cands[cid] = c
+                self._live(k, cutoff, cands)
         by_people = set(cands)   # (for graph.party_cases / graph.address_cases)
-        by_ad: set[str] = set()
+        by_ad: dict[str, Case] = {}
         if ad:
-            for cid in index.get(ad, ()):
-                c = cases.get(cid)
-                if c is None:
-                    c = cases.get(cid := self.canonical(cid))
-                if c is not None and c.last_at >= cutoff:
-                    cands[cid] = c
-                    by_ad.add(cid)
+            self._live(ad, cutoff, by_ad)
+            cands.update(by_ad)
         video = rec.kind == "video_alert"
         scored = []
         n = len(people)
@@ -258,7 +257,7 @@ class CaseLinker:
         case.party_keys.update(pkeys)
         mine = {case.case_id, *gone}
         return LinkResult(case, created, why, pkeys, new_people, gone, reason,
-                          len(by_people - mine), len(by_ad - mine))
+                          len(by_people - mine), len(by_ad.keys() - mine))
 
     def _add(self, case: Case, rec: Any, entry: CaseEntry, people: list[PersonRef], ad: str | None,
              dn: str | None, dispute_kind: str | None, why: list[str]) -> None:

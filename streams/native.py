@@ -115,7 +115,7 @@ def _library() -> Path | None:
 def describe() -> str:
     """One line for the start-up log: which kind of linker this process runs, and why."""
     mode, why = _check()
-    return f"compiled ({why})" if mode == "native" else f"plain Python ({why})"
+    return why if mode == "native" else f"plain Python ({why})"
 
 
 def status() -> dict[str, Any]:
