@@ -1,7 +1,28 @@
 # The yujing image: `yujing worker` and the console (`yujing run`). Built from the repo with pip only:
 #   docker build -t yujing .
+# Two stages: `native` compiles the hot paths with mypyc (streams/native.py; gcc stays in that
+# stage), the image installs the same sources and takes only the compiled folder. The engine
+# checks the folder's manifest against the installed sources at start and runs plain Python if
+# they differ, so a mismatched build can slow the image down but never change what it does.
+FROM python:3.11-slim AS native
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY streams ./streams
+COPY graph ./graph
+COPY rules ./rules
+COPY learning ./learning
+COPY sinks ./sinks
+COPY engine ./engine
+COPY scripts/build_native.py ./scripts/
+RUN pip install ".[native]" && python scripts/build_native.py --out /native
+
 FROM python:3.11-slim
-ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 YUJING_DATA_DIR=/data
+# (the routing policy is outside the installed packages: it stays at /app/config, as copied)
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 YUJING_DATA_DIR=/data \
+    YUJING_NATIVE_DIR=/opt/yujing/native YUJING_ROUTING_FILE=/app/config/routing.yaml
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streams ./streams
@@ -13,6 +34,7 @@ COPY engine ./engine
 COPY config ./config
 COPY deploy ./deploy
 RUN pip install . && useradd --create-home --uid 10001 yujing && mkdir -p /data && chown yujing /data
+COPY --from=native /native /opt/yujing/native
 USER yujing
 VOLUME /data
 EXPOSE 8000

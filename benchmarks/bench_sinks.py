@@ -13,14 +13,18 @@ and the sink insert take turns batch by batch, so a busy machine hurts both alik
   conversion, the insert, with its spool configured (the whole cost a user pays);
 - sink_vs_raw_server: the ratio of the two (issue #6 asks for >= 0.5);
 - sink_rows_per_s_server_bodies_given: the same writes with ``StoreBatch.bodies`` filled, the
-  records' JSON as a Kafka worker receives it from ``yujing ingest`` (no engine passes it yet);
+  records' JSON as a Kafka worker receives it from ``yujing ingest`` and passes it on
+  (``yujing worker``; ``yujing run`` serialises its records itself);
 - build_rows_per_s: the column building alone (``block_of``), no I/O: where the rest goes;
 - body_rows_per_s: of that, the records' JSON bodies alone (pydantic's serializer, ``_body``):
   the floor of the sink's own work unless bodies are given; when it is below the raw insert
   rate the sink cannot reach half the raw rate however cheap the rest is;
 - raw_insert_rows_per_s_chdb / sink_rows_per_s_chdb: the same on the embedded chDB store
   (raw: ready Arrow tables through ``INSERT ... SELECT FROM Python(tbl)``; sink:
-  ``ChdbStore.write`` of the same ``StoreBatch`` objects).
+  ``ChdbStore.write`` of the same ``StoreBatch`` objects);
+- sink_rows_per_s_chdb_bodies_given / sink_vs_raw_chdb_bodies_given: ``ChdbStore.write`` with
+  ``StoreBatch.bodies`` filled with the Kafka messages' values, as ``yujing worker`` passes
+  them (engine/worker_engine.py, ``decode_batch``); the raw leg is timed anew beside it.
 Writes benchmarks/results/sinks.json.
 """
 from __future__ import annotations
@@ -109,7 +113,7 @@ def bench_server(tmp: str, batches: list[list], rows: int, reps: int) -> dict:
 
         # the raw insert gets the very rows the sink sends, ready as columns (not timed)
         ready = [raw_columns(block_of(StoreBatch(records=b))["records"]) for b in batches]
-        # what a Kafka worker could hand over: each message's text, written by `yujing ingest`
+        # what a Kafka worker hands over: each message's text, written by `yujing ingest`
         texts = [{r.id: encode(r) for r in b} for b in batches]
         client = Client(host="127.0.0.1", port=port)
         raw_runs, sink_runs, given_runs = [], [], []
@@ -159,17 +163,24 @@ def bench_chdb(tmp: str, batches: list[list], rows: int, reps: int) -> dict:
         tbl = tables[i]  # noqa: F841 -- Python(tbl) finds it among this frame's locals
         sess.query(f"INSERT INTO bench_raw.records ({names}) SELECT {names} FROM Python(tbl)")
 
-    raw_runs, sink_runs = [], []
+    # what a Kafka worker hands over: each message's value as `yujing ingest` wrote it
+    texts = [{r.id: encode(r).encode() for r in b} for b in batches]
+    raw_runs, sink_runs, given_runs = [], [], []
     for _ in range(reps):
-        chdb.execute(f"TRUNCATE TABLE {schema.DB}.records")
-        chdb.execute("TRUNCATE TABLE bench_raw.records")
-        raw, sink = interleaved(batches, raw_insert,
-                                lambda i: chdb.write(StoreBatch(records=batches[i])))
-        raw_runs.append(raw), sink_runs.append(sink)
-        assert chdb.counts()["records"] == rows
-        assert chdb.query("SELECT count() AS n FROM bench_raw.records FINAL")[0]["n"] == rows
+        for leg, runs in (("sink", sink_runs), ("given", given_runs)):   # one pass each
+            chdb.execute(f"TRUNCATE TABLE {schema.DB}.records")
+            chdb.execute("TRUNCATE TABLE bench_raw.records")
+            raw, sink = interleaved(batches, raw_insert, (
+                (lambda i: chdb.write(StoreBatch(records=batches[i]))) if leg == "sink" else
+                (lambda i: chdb.write(StoreBatch(records=batches[i], bodies=texts[i])))))
+            raw_runs.append(raw), runs.append(sink)
+            assert chdb.counts()["records"] == rows
+            assert chdb.query("SELECT count() AS n FROM bench_raw.records FINAL")[0]["n"] == rows
+            last = batches[-1][-1]
+            got = chdb.get_records([last.id])[0]
+            assert got["body"] == last.model_dump(mode="json", exclude_none=True), leg
     chdb.close()
-    return {"raw": raw_runs, "sink": sink_runs}
+    return {"raw": raw_runs, "sink": sink_runs, "given": given_runs}
 
 
 def main() -> int:
@@ -205,12 +216,15 @@ def main() -> int:
         "raw_insert_rows_per_s_chdb": round(raw_c),
         "sink_rows_per_s_chdb": round(sink_c),
         "sink_vs_raw_chdb": round(sink_c / raw_c, 2),
+        "sink_rows_per_s_chdb_bodies_given": round(med(emb["given"])),
+        "sink_vs_raw_chdb_bodies_given": round(med(emb["given"]) / raw_c, 2),
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "runs": {"raw_server": [round(x) for x in srv["raw"]],
                  "sink_server": [round(x) for x in srv["sink"]],
                  "sink_server_bodies_given": [round(x) for x in srv["given"]],
                  "raw_chdb": [round(x) for x in emb["raw"]],
-                 "sink_chdb": [round(x) for x in emb["sink"]]},
+                 "sink_chdb": [round(x) for x in emb["sink"]],
+                 "sink_chdb_bodies_given": [round(x) for x in emb["given"]]},
     })
     return 0
 
