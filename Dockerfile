@@ -20,9 +20,8 @@ COPY scripts/build_native.py ./scripts/
 RUN pip install ".[native]" && python scripts/build_native.py --out /native
 
 FROM python:3.11-slim
-# (the routing policy is outside the installed packages: it stays at /app/config, as copied)
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 YUJING_DATA_DIR=/data \
-    YUJING_NATIVE_DIR=/opt/yujing/native YUJING_ROUTING_FILE=/app/config/routing.yaml
+    YUJING_NATIVE_DIR=/opt/yujing/native
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streams ./streams
@@ -31,7 +30,6 @@ COPY rules ./rules
 COPY learning ./learning
 COPY sinks ./sinks
 COPY engine ./engine
-COPY config ./config
 COPY deploy ./deploy
 RUN pip install . && useradd --create-home --uid 10001 yujing && mkdir -p /data && chown yujing /data
 COPY --from=native /native /opt/yujing/native

@@ -3,7 +3,7 @@
 "分级负责、归口调处": a warning goes to the centres of the levels its colour names, each found
 by cutting the warning's 12-digit region code to that level (``streams.ident.region_prefixes``);
 an SLA breach (督办) goes one level above the highest of them. "中心摇铃,部门报到": the
-dispute kind suggests the departments for 分流. The policy is a YAML file (config/routing.yaml);
+dispute kind suggests the departments for 分流. The policy is a YAML file (sinks/routing.yaml, package data);
 a bad one is a ``ConfigError`` naming the file and the line.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from streams.codes import DisputeKind, Level
 from streams.errors import ConfigError
 from streams.ident import region_prefixes
 
-DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "config" / "routing.yaml"
+# the default ships inside the package, so `pip install .` alone gives a working engine
+DEFAULT_POLICY = Path(__file__).resolve().parent / "routing.yaml"
 CENTRE_LEVELS = ("province", "city", "district", "subdistrict", "community")
 LEVEL_NAMES = {"省": "province", "市": "city", "区县": "district", "街道": "subdistrict",
                "乡镇": "subdistrict", "社区": "community", "村": "community"}

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def routing_with_webhook(path: Path, url: str, name: str, centre: str = "620102000000") -> Path:
     """The default routing policy plus one webhook (for a centre's 12-digit region code)."""
-    text = (ROOT / "config" / "routing.yaml").read_text(encoding="utf-8")
+    text = (ROOT / "sinks" / "routing.yaml").read_text(encoding="utf-8")
     assert "\nwebhooks: []" in text
     hook = (f"\nwebhooks:\n  - name: {name}\n    url: {url}\n    secret: 0123456789abcdef0123\n"
             f"    centre: '{centre}'")

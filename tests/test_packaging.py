@@ -114,6 +114,13 @@ def test_the_image_compiles_in_a_stage_of_its_own_and_points_the_engine_at_it():
     assert "gcc" not in final and "COPY --from=native /native /opt/yujing/native" in final
     env = dict(re.findall(r"(YUJING_[A-Z_]+)=(\S+)", final))
     assert env["YUJING_NATIVE_DIR"] == "/opt/yujing/native"
-    # the routing policy is not package data: the image points at its copy
-    assert env["YUJING_ROUTING_FILE"] == "/app/config/routing.yaml"
-    assert "COPY config ./config" in final and "WORKDIR /app" in final
+
+
+def test_the_default_routing_policy_is_package_data():
+    """``pip install .`` copies only the packages: a default the engine needs lives in one."""
+    from sinks import routing
+    assert routing.DEFAULT_POLICY.parent == ROOT / "sinks" and routing.DEFAULT_POLICY.exists()
+    spec = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "*.yaml" in spec["*"]
+    policy = routing.load(None)           # it loads as the default
+    assert policy.levels["red"] and policy.units
