@@ -16,7 +16,6 @@ when this run published that record, otherwise to every partition (header
 from __future__ import annotations
 
 import logging
-
 import sys
 import time
 from collections import Counter

@@ -270,7 +270,8 @@ class Desk:
 
 def open_desk(data_dir: Path, registry: CollectorRegistry, publish=None) -> Desk:
     """The desk for ``yujing run``: the routing policy from $YUJING_ROUTING_FILE, else
-    DATA_DIR/routing.yaml, else sinks/routing.yaml (the default); dead letters in DATA_DIR/dead-letters/."""
+    DATA_DIR/routing.yaml, else sinks/routing.yaml (the default); dead letters in
+    DATA_DIR/dead-letters/."""
     path = os.environ.get("YUJING_ROUTING_FILE") or (
         data_dir / "routing.yaml" if (data_dir / "routing.yaml").exists() else None)
     policy = routing.load(path)

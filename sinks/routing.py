@@ -3,8 +3,8 @@
 "分级负责、归口调处": a warning goes to the centres of the levels its colour names, each found
 by cutting the warning's 12-digit region code to that level (``streams.ident.region_prefixes``);
 an SLA breach (督办) goes one level above the highest of them. "中心摇铃,部门报到": the
-dispute kind suggests the departments for 分流. The policy is a YAML file (sinks/routing.yaml, package data);
-a bad one is a ``ConfigError`` naming the file and the line.
+dispute kind suggests the departments for 分流. The policy is a YAML file (the default is
+sinks/routing.yaml, package data); a bad one is a ``ConfigError`` naming the file and the line.
 """
 from __future__ import annotations
 

@@ -107,14 +107,22 @@ def test_an_installed_copy_uses_a_build_kept_apart(tmp_path: Path):
 
 def test_the_image_compiles_in_a_stage_of_its_own_and_points_the_engine_at_it():
     text = (ROOT / "Dockerfile").read_text()
-    stages = text.split("\nFROM ")
-    assert len(stages) == 3 and "AS native" in stages[1].splitlines()[0]
-    assert "gcc" in stages[1] and "scripts/build_native.py --out /native" in stages[1]
-    final = stages[2]
-    assert "gcc" not in final and "COPY --from=native /native /opt/yujing/native" in final
-    env = dict(re.findall(r"(YUJING_[A-Z_]+)=(\S+)", final))
-    assert env["YUJING_NATIVE_DIR"] == "/opt/yujing/native"
-
+    stages = {}
+    for part in text.split("\nFROM ")[1:]:
+        head, _, body = part.partition("\n")
+        stages[head.split(" AS ")[-1] if " AS " in head else "image"] = (head, body)
+    assert set(stages) == {"sources", "native", "image"}, list(stages)
+    head, native_stage = stages["native"]
+    assert head.startswith("sources AS") and "gcc" in native_stage
+    assert "scripts/build_native.py --out /native" in native_stage
+    head, final = stages["image"]
+    assert head.startswith("python:3.11") and "gcc" not in final
+    assert "COPY --from=sources /src ./" in final and "pip install ." in final
+    assert "COPY --from=native /native /opt/yujing/native" in final
+    assert dict(re.findall(r"(YUJING_[A-Z_]+)=(\S+)", final))["YUJING_NATIVE_DIR"] == "/opt/yujing/native"
+    # the image installs exactly the packages (and their data) that pyproject.toml names
+    copied = {line.split()[1] for line in stages["sources"][1].splitlines() if line.startswith("COPY ")}
+    assert set(PACKAGES) <= copied and "deploy" in copied
 
 def test_the_default_routing_policy_is_package_data():
     """``pip install .`` copies only the packages: a default the engine needs lives in one."""
