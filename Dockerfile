@@ -20,8 +20,7 @@ FROM sources AS native
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
-COPY scripts/build_native.py ./scripts/
-RUN pip install ".[native]" && python scripts/build_native.py --out /native
+RUN pip install ".[native]" && yujing native build --out /native
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 YUJING_DATA_DIR=/data \

@@ -19,7 +19,7 @@ NATIVE_SRC := $(wildcard graph/cases.py graph/entities.py graph/normalize.py gra
                 rules/lang/compiler.py engine/warning_book.py)
 NATIVE     := build/native/manifest.json
 
-$(NATIVE): $(STAMP) $(NATIVE_SRC) scripts/build_native.py streams/native.py
+$(NATIVE): $(STAMP) $(NATIVE_SRC) scripts/build_native.py streams/native.py streams/native_build.py
 	$(VENV)/bin/python scripts/build_native.py || echo "make: compiling failed, running plain Python" >&2
 
 native: $(NATIVE)

@@ -69,6 +69,42 @@ def _cmd_schema_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_native_status(args: argparse.Namespace) -> int:
+    import importlib
+
+    from streams import native
+    for mod in native.NATIVE_MODULES:   # imported as the engine imports them
+        importlib.import_module(mod)
+    st = native.status()
+    print(json.dumps({"mode": st["mode"], "why": st["why"], "build": str(native.build_dir()),
+                      "modules": st["modules"]}, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _cmd_native_build(args: argparse.Namespace) -> int:
+    from streams import native
+    from streams.native_build import build
+    out = Path(args.out) if args.out else native.build_dir()
+    if not args.verbose:   # (setuptools logs every gcc command line at INFO)
+        logging.getLogger().setLevel(logging.WARNING)
+    print(f"yujing: compiling {len(native.NATIVE_MODULES)} modules under {native.ROOT} with mypyc "
+          f"into {out} (about a minute) ...", file=sys.stderr)
+    try:
+        m = build(out)
+    except ModuleNotFoundError as exc:
+        print(f"yujing: error: {exc.name} is missing: pip install 'yujing[native]' (mypy), and gcc "
+              "with the Python headers", file=sys.stderr)
+        return 1
+    except (Exception, SystemExit) as exc:   # mypyc reports type errors by SystemExit
+        print(f"yujing: error: compiling failed ({type(exc).__name__}: {exc}); the engine keeps "
+              "running plain Python", file=sys.stderr)
+        return 1
+    hint = "" if out.resolve() == native.build_dir().resolve() else f" (set YUJING_NATIVE_DIR={out})"
+    print(f"yujing: compiled by mypyc {m['mypy']} for {m['interpreter']}; used from the next "
+          f"start{hint}", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yujing", description="yujing (预警): real-time risk "
                                 "early warning for 综治中心 (social-governance centres)")
@@ -108,6 +144,17 @@ def parser() -> argparse.ArgumentParser:
     ex = scs.add_parser("export", help="write the JSON Schema of every record kind")
     ex.add_argument("--out", default="schemas", help="output folder (default ./schemas)")
     ex.set_defaults(func=_cmd_schema_export)
+
+    na = sub.add_parser("native", help="the compiled hot paths: which code runs (status), or "
+                        "compile them (build; needs the native extra and gcc)")
+    nas = na.add_subparsers(dest="native_command")
+    na.set_defaults(func=_cmd_native_status)
+    nas.add_parser("status", help="compiled or plain Python, and why (JSON)").set_defaults(
+        func=_cmd_native_status)
+    nb = nas.add_parser("build", help="compile the installed sources with mypyc")
+    nb.add_argument("--out", help="build folder (default: $YUJING_NATIVE_DIR, else build/native "
+                    "beside the packages)")
+    nb.set_defaults(func=_cmd_native_build)
 
     # topics create, ingest, worker; rules lint/test, backtest; evaluate
     from . import cli_graph, cli_kafka, cli_learning, cli_rules, cli_users

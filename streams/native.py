@@ -35,6 +35,7 @@ NATIVE_MODULES = ("graph.cases", "graph.entities", "graph.normalize", "graph.lin
                   "rules.kinds_base", "rules.kinds_timed", "rules.detector", "rules.lang.names",
                   "rules.lang.compiler", "engine.warning_book")
 GROUP = "yujing_native"   # mypyc's shared library: ``yujing_native__mypyc``
+REBUILD = "make setup or `yujing native build`"   # (a checkout, or an installed package)
 
 
 def build_dir() -> Path:
@@ -63,7 +64,7 @@ def _check() -> tuple[str, str]:
     try:
         m = json.loads(manifest.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return "pure", f"no compiled build ({manifest} is missing: make setup builds it)"
+        return "pure", f"no compiled build ({manifest} is missing: {REBUILD} builds it)"
     except (OSError, ValueError) as exc:
         return "pure", f"unreadable {manifest}: {exc}"
     if m.get("interpreter") != interpreter():
@@ -71,9 +72,9 @@ def _check() -> tuple[str, str]:
     built = m.get("sources", {})
     for mod in NATIVE_MODULES:
         if built.get(mod) != digest(source_of(mod)):
-            return "pure", f"{source_of(mod).relative_to(ROOT)} changed since the build (make setup rebuilds)"
+            return "pure", f"{source_of(mod).relative_to(ROOT)} changed since the build ({REBUILD} rebuilds)"
     if _library() is None:
-        return "pure", f"{build_dir()} has no {GROUP}__mypyc library (make setup rebuilds it)"
+        return "pure", f"{build_dir()} has no {GROUP}__mypyc library ({REBUILD} rebuilds it)"
     return "native", f"compiled by mypyc {m.get('mypy', '?')} in {build_dir()}"
 
 

@@ -95,7 +95,7 @@ def test_a_fresh_build_is_used_and_a_stale_one_never(build_copy: Path):
 
 def test_no_build_or_yujing_pure_means_plain_python(tmp_path: Path):
     got = probe(YUJING_NATIVE_DIR=str(tmp_path / "none"))
-    assert got["file"].endswith("graph/linker.py") and "make setup builds it" in got["why"]
+    assert got["file"].endswith("graph/linker.py") and "yujing native build` builds it" in got["why"]
     got = probe(YUJING_PURE="1")
     assert got["file"].endswith("graph/linker.py") and got["modules"] == {
         "graph.cases": "source", "graph.entities": "source", "graph.normalize": "source",

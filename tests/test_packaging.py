@@ -58,9 +58,13 @@ def _imports() -> dict[str, str]:
     return found
 
 
+# modules that serve an optional extra, and import its packages only when used
+EXTRA_OF = {"streams/native_build.py": "native"}
+
+
 def test_every_runtime_import_is_a_declared_dependency():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    installed = _closure([_name(d) for d in deps])
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    installed = _closure([_name(d) for d in project["dependencies"]])
     dists = metadata.packages_distributions()
     missing = {}
     for mod, where in _imports().items():
@@ -68,7 +72,10 @@ def test_every_runtime_import_is_a_declared_dependency():
             continue
         owners = {_name(d) for d in dists.get(mod, [])}
         assert owners, f"{mod} (imported by {where}) is not installed at all"
-        if not owners & installed:
+        extra = EXTRA_OF.get(where)
+        allowed = installed | (_closure([_name(d) for d in project["optional-dependencies"][extra]])
+                               if extra else set())
+        if not owners & allowed:
             missing[mod] = (where, sorted(owners))
     assert not missing, f"imported but not installed by `pip install .`: {missing}"
 
@@ -105,6 +112,40 @@ def test_an_installed_copy_uses_a_build_kept_apart(tmp_path: Path):
     assert got["mode"] == "pure" and got["linker"] == str(site / "graph" / "linker.py"), got
 
 
+def _cli(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    code = "import sys; from engine.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=site.parent, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(site), **env})
+
+
+def test_yujing_native_builds_an_installed_copy_and_says_which_code_runs(tmp_path: Path):
+    """What a `pip install '.[native]'` user (and the image's compile stage) runs: the build
+    compiles the installed sources (not the repository's), and `yujing native` reports it."""
+    site = tmp_path / "site-packages"
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, site / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    import typing_extensions   # site-packages holds it beside our packages: mypy must not take it for ours
+    shutil.copy(typing_extensions.__file__, site)
+    out = tmp_path / "native"
+    env = {"YUJING_NATIVE_DIR": str(out)}
+    before = json.loads(_cli(site, "native", **env).stdout)
+    assert before["mode"] == "pure" and "yujing native build" in before["why"]
+    res = _cli(site, "native", "build", **env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "gcc " not in res.stderr   # (the compiler's command lines stay out of the way)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sources"]["graph.linker"] == native.digest(site / "graph" / "linker.py")
+    after = json.loads(_cli(site, "native", "status", **env).stdout)
+    assert after["mode"] == "native" and set(after["modules"].values()) == {"compiled"}, after
+    # without mypy: a clear error naming the extra, exit 1, the old build left as it was
+    res = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['mypy'] = None; from engine.cli import main; "
+         "sys.exit(main(['native', 'build']))"], cwd=tmp_path, capture_output=True, text=True,
+        timeout=120, env={**os.environ, "PYTHONPATH": str(site), **env})
+    assert res.returncode == 1 and "yujing[native]" in res.stderr, res.stderr[-2000:]
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+
+
 def test_the_image_compiles_in_a_stage_of_its_own_and_points_the_engine_at_it():
     text = (ROOT / "Dockerfile").read_text()
     stages = {}
@@ -114,7 +155,7 @@ def test_the_image_compiles_in_a_stage_of_its_own_and_points_the_engine_at_it():
     assert set(stages) == {"sources", "native", "image"}, list(stages)
     head, native_stage = stages["native"]
     assert head.startswith("sources AS") and "gcc" in native_stage
-    assert "scripts/build_native.py --out /native" in native_stage
+    assert "yujing native build --out /native" in native_stage   # (of the installed copy)
     head, final = stages["image"]
     assert head.startswith("python:3.11") and "gcc" not in final
     assert "COPY --from=sources /src ./" in final and "pip install ." in final
