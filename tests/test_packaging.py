@@ -173,3 +173,28 @@ def test_the_default_routing_policy_is_package_data():
     assert "*.yaml" in spec["*"]
     policy = routing.load(None)           # it loads as the default
     assert policy.levels["red"] and policy.units
+
+
+def _tracked(*paths: str) -> list[str]:
+    res = subprocess.run(["git", "ls-files", "-z", *paths], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, f"the suite runs in a git checkout: {res.stderr}"
+    return [f for f in res.stdout.split("\0") if f]
+
+
+def test_the_wheel_carries_every_file_of_the_packages(tmp_path: Path):
+    """What `pip install .` installs is the wheel: a console page, a pack profile or a lexicon the
+    package-data patterns in pyproject.toml miss would be absent from every installed engine."""
+    import zipfile
+    src = tmp_path / "src"
+    files = _tracked(*PACKAGES)
+    for f in [*files, "pyproject.toml", "README.md"]:
+        (src / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, src / f)
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                          "-q", "-w", str(tmp_path / "out"), str(src)], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (wheel,) = (tmp_path / "out").glob("yujing-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert any(f.endswith(".yaml") and "/profiles/" in f for f in files)   # (Chinese file names too)
+    assert [f for f in files if f not in names] == []
