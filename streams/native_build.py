@@ -2,8 +2,8 @@
 (scripts/build_native.py) and ``yujing native build`` run.
 
 It compiles the sources this process imports from (``streams.native.ROOT``: the repository, or
-site-packages after ``pip install .``), so the manifest it writes matches exactly the code that
-will load it. Needs mypy (the ``native`` extra), gcc and the Python headers.
+site-packages after ``pip install .``; a copy of them, see ``build``), so the manifest it writes
+matches exactly the code that will load it. Needs mypy (the ``native`` extra), gcc and the Python headers.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .native import GROUP, NATIVE_MODULES, ROOT, digest, interpreter, source_of
 
-PACKAGES = ("streams", "graph", "rules", "learning", "sinks", "engine")   # what the modules import
+# our top-level packages (pyproject.toml's packages.find; tests/test_packaging.py keeps them alike)
+PACKAGES = ("streams", "graph", "rules", "learning", "sinks", "engine")
 
 
 def build(out: Path) -> dict:
@@ -34,13 +35,12 @@ def build(out: Path) -> dict:
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="yujing-native-", dir=out.parent) as tmp:
         t = Path(tmp)
-        src = ROOT
-        if not (ROOT / "pyproject.toml").exists():
-            # installed: mypy would take every module of site-packages for ours (and refuse
-            # typing_extensions.py "shadowing" the library), so it reads a copy of our packages
-            src = t / "src"
-            for pkg in PACKAGES:
-                shutil.copytree(ROOT / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+        # mypy reads a copy of our packages alone: run where they are installed, it took every
+        # module of site-packages for ours (and refused typing_extensions.py "shadowing" the
+        # library); a checkout compiles the same way
+        src = t / "src"
+        for pkg in PACKAGES:
+            shutil.copytree(ROOT / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__"))
         os.chdir(src)    # mypyc names modules by their path from here (graph/linker.py -> graph.linker)
         try:
             # (errors in the modules they import, which stay plain Python, are not the build's)

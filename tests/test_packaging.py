@@ -15,9 +15,9 @@ from importlib import metadata
 from pathlib import Path
 
 from streams import native
+from streams.native_build import PACKAGES   # (our top-level packages)
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("streams", "graph", "rules", "learning", "sinks", "engine")
 
 
 def _name(req: str) -> str:
@@ -56,6 +56,11 @@ def _imports() -> dict[str, str]:
                 for m in mods:
                     found.setdefault(m.split(".")[0], str(f.relative_to(ROOT)))
     return found
+
+
+def test_the_package_list_is_pyprojects():
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert sorted(p.rstrip("*") for p in found["find"]["include"]) == sorted(PACKAGES)
 
 
 # modules that serve an optional extra, and import its packages only when used
