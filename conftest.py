@@ -6,5 +6,4 @@ doctests run from their source in tests/test_native.py instead.
 """
 from streams import native
 
-collect_ignore = ([str(native.source_of(m)) for m in native.NATIVE_MODULES]
-                  if native.status()["mode"] == "native" else [])
+collect_ignore = [str(native.source_of(m)) for m in native.NATIVE_MODULES] if native.compiled() else []

@@ -86,7 +86,7 @@ def save(name: str, figures: dict, keep: tuple[str, ...] = ()) -> Path:
     figures = {**figures, **{k: old[k] for k in keep if k in old}}
     out = {**figures, "machine": machine(), "machine_speed": speed_score(),
            # the hot paths compiled by mypyc, or plain Python (streams/native.py)
-           "compiled": native.status()["mode"] == "native",
+           "compiled": native.compiled(),
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
     path.write_text(json.dumps(out, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, ensure_ascii=False, indent=2))

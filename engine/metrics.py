@@ -75,7 +75,7 @@ class Metrics:
         # which code this process runs: a node at 0 links and evaluates rules ~1.2-1.5x slower
         self.compiled = Gauge("yujing_compiled", "1 when the case linker and the rule engine run "
                               "compiled by mypyc (streams/native.py), 0 as plain Python", registry=r)
-        self.compiled.set(1.0 if native.status()["mode"] == "native" else 0.0)
+        self.compiled.set(1.0 if native.compiled() else 0.0)
 
     def set_pack_versions(self, versions: dict[str, int]) -> None:
         for pack, version in versions.items():

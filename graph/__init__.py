@@ -1,4 +1,4 @@
 """graph: the relationship graph (entity resolution, case linking, features, patterns)."""
-from streams.native import activate
+from streams.native import activate as _activate
 
-activate(__name__, __path__)
+_activate(__name__, __path__)

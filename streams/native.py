@@ -113,6 +113,11 @@ def _library() -> Path | None:
     return None
 
 
+def compiled() -> bool:
+    """Whether this process runs the compiled modules (the gauge, results files, the suite)."""
+    return _check()[0] == "native"
+
+
 def describe() -> str:
     """One line for the start-up log: which kind of linker this process runs, and why."""
     mode, why = _check()
